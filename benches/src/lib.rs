@@ -1,0 +1,3 @@
+//! Criterion benchmarks of Outpost: see `benches/`.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! Runnable programs for Outpost: see the `examples/` folder of this package.
+
+#![forbid(unsafe_code)]
