@@ -94,7 +94,9 @@ fn exchange(
 
     let frame = mbap::decode(&wire[..n])?.ok_or("incomplete")?;
     let mut pdu = [0u8; outpost_modbus_core::MAX_PDU_LEN];
-    let len = server.handle(device, frame.header.unit, frame.pdu, &mut pdu)?.ok_or("no reply")?;
+    let len = server
+        .handle(device, frame.header.unit, frame.pdu, &mut pdu)?
+        .ok_or("no reply")?;
     let mut reply = [0u8; mbap::MAX_ADU_LEN];
     let n = mbap::encode(frame.header, &pdu[..len], &mut reply)?;
 
@@ -129,7 +131,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let coils = [true, false, true, true];
     let write = Request::WriteMultipleCoils(CoilWrite::new(2, Bits::from_bools(&coils))?);
     exchange(&mut tracker, &mut server, &mut device, write)?;
-    exchange(&mut tracker, &mut server, &mut device, Request::ReadCoils(CoilRange::new(0, 8)?))?;
+    exchange(
+        &mut tracker,
+        &mut server,
+        &mut device,
+        Request::ReadCoils(CoilRange::new(0, 8)?),
+    )?;
     let ident = Request::ReadDeviceIdentification {
         code: ReadDeviceIdCode::Basic,
         object_id: 0,

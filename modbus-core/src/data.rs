@@ -195,7 +195,7 @@ impl<'a> Words<'a> {
 
     /// Values from big-endian wire bytes; `None` for an odd number of bytes.
     pub const fn from_be_bytes(bytes: &'a [u8]) -> Option<Self> {
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return None;
         }
         Some(Words(WordsRepr::Wire(bytes)))

@@ -118,7 +118,7 @@ impl<'a> FileReads<'a> {
 
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let n = r.u8()? as usize;
-        if !(READ_REF_LEN..=0xF5).contains(&n) || n % READ_REF_LEN != 0 {
+        if !(READ_REF_LEN..=0xF5).contains(&n) || !n.is_multiple_of(READ_REF_LEN) {
             return Err(r.byte_count(n, READ_REF_LEN * (n / READ_REF_LEN).max(1)));
         }
         let body = r.take(n)?;
@@ -249,7 +249,7 @@ impl<'a> FileReadResponse<'a> {
         while let Some((&len, tail)) = rest.split_first() {
             let len = len as usize;
             // Reference type plus an even, non-zero number of data bytes.
-            if len < 3 || len % 2 == 0 || len > tail.len() {
+            if len < 3 || len.is_multiple_of(2) || len > tail.len() {
                 return Err(r.byte_count(len, tail.len()));
             }
             if tail[0] != FILE_REFERENCE_TYPE {

@@ -397,7 +397,7 @@ fn decode_bits<'a>(r: &mut Reader<'a>) -> Result<Bits<'a>, DecodeError> {
 
 fn decode_words<'a>(r: &mut Reader<'a>) -> Result<Words<'a>, DecodeError> {
     let n = r.u8()? as usize;
-    if n == 0 || n % 2 != 0 || n > 250 {
+    if n == 0 || !n.is_multiple_of(2) || n > 250 {
         return Err(r.byte_count(n, (n & !1).clamp(2, 250)));
     }
     let bytes = r.take(n)?;
