@@ -308,7 +308,9 @@ impl Server {
         let result = match decoded {
             Ok(req) => self.dispatch(model, &req, out),
             Err(e) => {
-                if function == 0 {
+                // Function 0 and codes with the exception bit cannot be
+                // answered with a meaningful exception: stay silent.
+                if function == 0 || function >= 0x80 {
                     return Ok(self.no_response());
                 }
                 Err(e.exception_code())
