@@ -46,6 +46,7 @@
 
 use core::time::Duration;
 
+use crate::data::Words;
 use crate::error::DecodeError;
 use crate::frame::mbap::{MbapFrame, MbapHeader};
 use crate::pdu::device_id::ReadDeviceIdCode;
@@ -177,6 +178,27 @@ impl Expectation {
     /// Coil values are trimmed to the quantity asked for.
     #[inline]
     pub fn check<'a>(&self, pdu: &'a [u8]) -> Result<Response<'a>, ResponseError> {
+        // Fast path for the common read answers: when the PDU is exactly what
+        // the request asks for, build the view directly. Anything else takes
+        // the general path below, which names the fault.
+        if let Expect::Words { quantity } = self.expect {
+            let n = 2 * quantity as usize;
+            if let [function, byte_count, values @ ..] = pdu {
+                if *function == self.function && *byte_count as usize == n && values.len() == n {
+                    if let Some(words) = Words::from_be_bytes(values) {
+                        return Ok(match self.function {
+                            0x03 => Response::ReadHoldingRegisters(words),
+                            0x04 => Response::ReadInputRegisters(words),
+                            _ => Response::ReadWriteMultipleRegisters(words),
+                        });
+                    }
+                }
+            }
+        }
+        self.check_slow(pdu)
+    }
+
+    fn check_slow<'a>(&self, pdu: &'a [u8]) -> Result<Response<'a>, ResponseError> {
         let response = Response::decode(pdu)?;
         let found = response.function().value();
         if found != self.function {

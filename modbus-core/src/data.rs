@@ -234,7 +234,7 @@ impl<'a> Words<'a> {
     #[inline]
     pub fn iter(&self) -> WordsIter<'a> {
         match self.0 {
-            WordsRepr::Wire(b) => WordsIter(WordsIterRepr::Wire(b.chunks_exact(2))),
+            WordsRepr::Wire(b) => WordsIter(WordsIterRepr::Wire(b.as_chunks::<2>().0.iter())),
             WordsRepr::Native(v) => WordsIter(WordsIterRepr::Native(v.iter())),
         }
     }
@@ -298,7 +298,7 @@ pub struct WordsIter<'a>(WordsIterRepr<'a>);
 
 #[derive(Debug, Clone)]
 enum WordsIterRepr<'a> {
-    Wire(core::slice::ChunksExact<'a, u8>),
+    Wire(core::slice::Iter<'a, [u8; 2]>),
     Native(core::slice::Iter<'a, u16>),
 }
 
@@ -308,8 +308,18 @@ impl Iterator for WordsIter<'_> {
     #[inline]
     fn next(&mut self) -> Option<u16> {
         match &mut self.0 {
-            WordsIterRepr::Wire(chunks) => chunks.next().map(|c| u16::from_be_bytes([c[0], c[1]])),
+            WordsIterRepr::Wire(pairs) => pairs.next().map(|p| u16::from_be_bytes(*p)),
             WordsIterRepr::Native(iter) => iter.next().copied(),
+        }
+    }
+
+    // Choosing the representation once, outside the loop, lets `sum`,
+    // `for_each` and friends compile to a tight (vectorised) loop.
+    #[inline]
+    fn fold<B, F: FnMut(B, u16) -> B>(self, init: B, mut f: F) -> B {
+        match self.0 {
+            WordsIterRepr::Wire(pairs) => pairs.fold(init, |acc, p| f(acc, u16::from_be_bytes(*p))),
+            WordsIterRepr::Native(iter) => iter.fold(init, |acc, &v| f(acc, v)),
         }
     }
 
