@@ -46,7 +46,7 @@
 
 use core::time::Duration;
 
-use crate::data::Words;
+use crate::data::{Bits, Words};
 use crate::error::DecodeError;
 use crate::frame::mbap::{MbapFrame, MbapHeader};
 use crate::pdu::device_id::ReadDeviceIdCode;
@@ -190,6 +190,19 @@ impl Expectation {
                             0x03 => Response::ReadHoldingRegisters(words),
                             0x04 => Response::ReadInputRegisters(words),
                             _ => Response::ReadWriteMultipleRegisters(words),
+                        });
+                    }
+                }
+            }
+        }
+        if let Expect::Bits { quantity } = self.expect {
+            let n = (quantity as usize).div_ceil(8);
+            if let [function, byte_count, values @ ..] = pdu {
+                if *function == self.function && *byte_count as usize == n && values.len() == n {
+                    if let Some(bits) = Bits::from_packed(values, quantity as usize) {
+                        return Ok(match self.function {
+                            0x01 => Response::ReadCoils(bits),
+                            _ => Response::ReadDiscreteInputs(bits),
                         });
                     }
                 }

@@ -10,6 +10,16 @@
 //! responses: a decoder is made for one [`Direction`]. After noise the decoder
 //! resynchronises by trying the next byte as a frame start, up to a bound.
 //!
+//! The same decoder serves serial lines and RTU-over-TCP gateways: it reads
+//! a byte stream, whatever delivered it. On a serial line the 3.5-character
+//! silence between frames is the driver's business (it has the clock): a
+//! driver that sees that silence in the middle of a partial frame drops the
+//! buffered bytes.
+//!
+//! Custom function codes and MEI types other than 0x0E have no length rule
+//! the decoder could know, so a frame of theirs reads as noise here; carry
+//! them over Modbus TCP.
+//!
 //! ```
 //! use outpost_modbus_core::frame::rtu::{self, Decoded, Direction, RtuDecoder};
 //! use outpost_modbus_core::{Request, RegisterRange, UnitId};
@@ -227,8 +237,14 @@ pub fn encode<P: Encode + ?Sized>(unit: UnitId, pdu: &P, buf: &mut [u8]) -> Resu
     }
     buf[0] = unit.0;
     let n = pdu.encode(&mut buf[1..])?;
-    let crc = crc16(&buf[..1 + n]);
-    buf[1 + n..3 + n].copy_from_slice(&crc.to_le_bytes());
+    let available = buf.len();
+    let crc = crc16(buf.get(..1 + n).unwrap_or_default());
+    buf.get_mut(1 + n..3 + n)
+        .ok_or(EncodeError::BufferTooSmall {
+            needed: 3 + n,
+            available,
+        })?
+        .copy_from_slice(&crc.to_le_bytes());
     Ok(3 + n)
 }
 

@@ -77,12 +77,25 @@ pub mod object_id {
 }
 
 /// One object of a Read Device Identification response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeviceObject<'a> {
     /// Object id.
     pub id: u8,
     /// Object value (ASCII text for the standard objects).
     pub value: &'a [u8],
+}
+
+impl core::fmt::Debug for DeviceObject<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("DeviceObject");
+        d.field("id", &self.id);
+        // Standard objects are text: show them as text when they are.
+        match core::str::from_utf8(self.value) {
+            Ok(text) => d.field("value", &text),
+            Err(_) => d.field("value", &self.value),
+        };
+        d.finish()
+    }
 }
 
 /// The objects of a Read Device Identification response.
