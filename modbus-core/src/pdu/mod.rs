@@ -1,5 +1,6 @@
 //! Protocol data units: the function code and data, independent of framing.
 
+mod build;
 pub(crate) mod device_id;
 pub(crate) mod file;
 pub(crate) mod raw;
