@@ -111,6 +111,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<MbapFrame<'_>>, FrameError> {
 }
 
 /// Encode a frame carrying `pdu` into `buf`; returns the bytes written.
+#[inline]
 pub fn encode<P: Encode + ?Sized>(header: MbapHeader, pdu: &P, buf: &mut [u8]) -> Result<usize, EncodeError> {
     let pdu_len = pdu.encoded_len();
     let needed = HEADER_LEN + pdu_len;

@@ -19,27 +19,33 @@ pub trait Encode {
 }
 
 impl Encode for request::Request<'_> {
+    #[inline]
     fn encoded_len(&self) -> usize {
         request::Request::encoded_len(self)
     }
+    #[inline]
     fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         request::Request::encode(self, buf)
     }
 }
 
 impl Encode for response::Response<'_> {
+    #[inline]
     fn encoded_len(&self) -> usize {
         response::Response::encoded_len(self)
     }
+    #[inline]
     fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         response::Response::encode(self, buf)
     }
 }
 
 impl Encode for [u8] {
+    #[inline]
     fn encoded_len(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let mut w = crate::codec::Writer::new(buf, self.len(), crate::codec::MAX_PDU_LEN)?;
         w.bytes(self)?;

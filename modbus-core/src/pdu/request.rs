@@ -103,6 +103,7 @@ pub enum Request<'a> {
 
 impl<'a> Request<'a> {
     /// The function code of the request.
+    #[inline]
     pub fn function(&self) -> FunctionCode {
         match self {
             Request::ReadCoils(_) => FunctionCode::ReadCoils,
@@ -139,6 +140,7 @@ impl<'a> Request<'a> {
     }
 
     /// Length of the encoded PDU in bytes, function code included.
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         match self {
             Request::ReadCoils(_)
@@ -166,6 +168,7 @@ impl<'a> Request<'a> {
     }
 
     /// Encode the PDU into `buf`; returns the number of bytes written.
+    #[inline]
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let mut w = Writer::new(buf, self.encoded_len(), MAX_PDU_LEN)?;
         w.u8(self.function().value())?;
