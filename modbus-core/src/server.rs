@@ -271,9 +271,10 @@ impl Server {
     }
 
     /// Handle one request PDU addressed to `unit`, writing the response PDU
-    /// into `out` (give it [`crate::MAX_PDU_LEN`] bytes). Returns the length of
-    /// the response, or `None` when none is to be sent (a serial broadcast,
-    /// listen-only mode, or a PDU too broken to answer).
+    /// into `out`, which must hold [`crate::MAX_PDU_LEN`] bytes (any response
+    /// fits; a shorter buffer is refused before the request is looked at).
+    /// Returns the length of the response, or `None` when none is to be sent
+    /// (a serial broadcast, listen-only mode, or a PDU too broken to answer).
     pub fn handle<M: DataModel + ?Sized>(
         &mut self,
         model: &mut M,
@@ -281,6 +282,14 @@ impl Server {
         request: &[u8],
         out: &mut [u8],
     ) -> Result<Option<usize>, EncodeError> {
+        // With room for any PDU, a failure to encode below is the model's
+        // (values that do not fit), answered as a device failure.
+        if out.len() < crate::MAX_PDU_LEN {
+            return Err(EncodeError::BufferTooSmall {
+                needed: crate::MAX_PDU_LEN,
+                available: out.len(),
+            });
+        }
         let broadcast = self.transport == Transport::Rtu && unit.is_broadcast();
         self.counters.bus_messages = self.counters.bus_messages.wrapping_add(1);
         self.counters.server_messages = self.counters.server_messages.wrapping_add(1);
@@ -496,27 +505,27 @@ impl Server {
                 reply(Response::ReportServerId(data), out)
             }
             Request::ReadFileRecord(reads) => {
-                // The request was checked to ask for at most 251 bytes of data.
+                // The request was checked to ask for at most 251 bytes of
+                // data, so every group fits `storage` one after another.
                 let mut storage = [0u16; 125];
-                let mut groups = [Words::from_slice(&[]); crate::pdu::file::FileReads::MAX_SUB_REQUESTS];
-                let mut rest: &mut [u16] = &mut storage;
-                let mut filled: [(usize, usize); 35] = [(0, 0); 35];
                 let mut offset = 0;
-                for (i, sub) in reads.iter().enumerate() {
-                    let len = sub.length as usize;
-                    if len > rest.len() {
-                        return Err(ExceptionCode::IllegalDataValue);
-                    }
-                    let (chunk, tail) = rest.split_at_mut(len);
+                for sub in reads.iter() {
+                    let chunk = storage
+                        .get_mut(offset..offset + sub.length as usize)
+                        .ok_or(ExceptionCode::IllegalDataValue)?;
                     model.read_file_record(sub.file, sub.record, chunk)?;
-                    filled[i] = (offset, len);
-                    offset += len;
+                    offset += chunk.len();
+                }
+                let mut groups = [Words::from_slice(&[]); crate::pdu::file::FileReads::MAX_SUB_REQUESTS];
+                let mut rest: &[u16] = &storage;
+                for (group, sub) in groups.iter_mut().zip(reads.iter()) {
+                    let (head, tail) = rest
+                        .split_at_checked(sub.length as usize)
+                        .ok_or(ExceptionCode::ServerDeviceFailure)?;
+                    *group = Words::from_slice(head);
                     rest = tail;
                 }
                 let n = reads.len();
-                for (g, &(start, len)) in groups.iter_mut().zip(&filled[..n]) {
-                    *g = Words::from_slice(&storage[start..start + len]);
-                }
                 let response = FileReadResponse::new(&groups[..n]).map_err(|_| ExceptionCode::IllegalDataValue)?;
                 reply(Response::ReadFileRecord(response), out)
             }

@@ -253,3 +253,101 @@ fn device_identification_streams_with_more_follows() {
         vec![0xAB, 0x03]
     );
 }
+
+/// Files whose records hold `file * 1000 + record`.
+struct Files;
+
+impl DataModel for Files {
+    fn read_file_record(&mut self, file: u16, record: u16, out: &mut [u16]) -> Result<(), ExceptionCode> {
+        if file > 10 {
+            return Err(ExceptionCode::IllegalDataAddress);
+        }
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = file * 1000 + record + i as u16;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn file_records_come_back_in_request_order() {
+    use outpost_modbus_core::{FileReads, FileRecordRef};
+    let refs = [
+        FileRecordRef {
+            file: 4,
+            record: 1,
+            length: 2,
+        },
+        FileRecordRef {
+            file: 3,
+            record: 9,
+            length: 3,
+        },
+    ];
+    let request = Request::ReadFileRecord(FileReads::new(&refs).unwrap());
+    let mut pdu = [0u8; 253];
+    let n = request.encode(&mut pdu).unwrap();
+    let mut out = [0u8; 253];
+    let mut s = Server::new(Transport::Tcp);
+    let len = s.handle(&mut Files, UnitId(1), &pdu[..n], &mut out).unwrap().unwrap();
+    let Response::ReadFileRecord(groups) = outpost_modbus_core::Expectation::new(&request)
+        .check(&out[..len])
+        .unwrap()
+    else {
+        panic!()
+    };
+    let groups: Vec<Vec<u16>> = groups.iter().map(|g| g.iter().collect()).collect();
+    assert_eq!(groups, vec![vec![4001, 4002], vec![3009, 3010, 3011]]);
+    // The model's refusal of one group refuses the request.
+    let refs = [FileRecordRef {
+        file: 11,
+        record: 0,
+        length: 1,
+    }];
+    let request = Request::ReadFileRecord(FileReads::new(&refs).unwrap());
+    let n = request.encode(&mut pdu).unwrap();
+    let len = s.handle(&mut Files, UnitId(1), &pdu[..n], &mut out).unwrap().unwrap();
+    assert_eq!(&out[..len], &[0x94, 0x02]);
+}
+
+#[test]
+fn small_output_buffer_is_a_typed_error() {
+    let mut s = Server::new(Transport::Tcp);
+    let mut m = Ten::default();
+    let r = Request::ReadHoldingRegisters(RegisterRange::new(0, 10).unwrap());
+    let mut pdu = [0u8; 8];
+    let n = r.encode(&mut pdu).unwrap();
+    let mut out = [0u8; 252];
+    assert_eq!(
+        s.handle(&mut m, UnitId(1), &pdu[..n], &mut out),
+        Err(outpost_modbus_core::EncodeError::BufferTooSmall {
+            needed: 253,
+            available: 252
+        })
+    );
+    // Nothing was counted: the request was not looked at.
+    assert_eq!(s.counters().bus_messages, 0);
+}
+
+#[test]
+fn diagnostic_register_comes_from_the_model() {
+    struct Reg;
+    impl DataModel for Reg {
+        fn diagnostic_register(&mut self) -> Result<u16, ExceptionCode> {
+            Ok(0x1234)
+        }
+    }
+    let mut s = Server::new(Transport::Rtu);
+    let mut out = [0u8; 253];
+    let n = s
+        .handle(&mut Reg, UnitId(1), &[0x08, 0x00, 0x02, 0x00, 0x00], &mut out)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&out[..n], &[0x08, 0x00, 0x02, 0x12, 0x34]);
+    // A sub-function nobody defined: 01.
+    let n = s
+        .handle(&mut Reg, UnitId(1), &[0x08, 0x00, 0x63, 0x00, 0x00], &mut out)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&out[..n], &[0x88, 0x01]);
+}

@@ -114,3 +114,29 @@ mod tests {
         assert!(r.bits().is_none());
     }
 }
+
+#[cfg(test)]
+mod write_tests {
+    use crate::pdu::raw::{CustomPdu, Diagnostic, DiagnosticCode};
+    use crate::{Request, Words};
+
+    #[test]
+    fn what_counts_as_a_write() {
+        // Never re-sent when the outcome is unknown: anything that may change the device.
+        assert!(Request::write_single_coil(1, true).is_write());
+        assert!(Request::write_multiple_registers(0, &[1]).unwrap().is_write());
+        assert!(Request::read_write_multiple_registers(0, 1, 0, &[1])
+            .unwrap()
+            .is_write());
+        assert!(Request::Custom(CustomPdu::new(0x41, &[]).unwrap()).is_write());
+        let restart = Diagnostic::new(DiagnosticCode::RESTART_COMMUNICATIONS, Words::from_slice(&[0])).unwrap();
+        assert!(Request::Diagnostics(restart).is_write());
+        // Reads and counters may be retried.
+        assert!(!Request::read_holding_registers(0, 1).unwrap().is_write());
+        assert!(!Request::ReadFifoQueue { address: 0 }.is_write());
+        let count = Diagnostic::new(DiagnosticCode::BUS_MESSAGE_COUNT, Words::from_slice(&[0])).unwrap();
+        assert!(!Request::Diagnostics(count).is_write());
+        let echo = Diagnostic::new(DiagnosticCode::RETURN_QUERY_DATA, Words::from_slice(&[7])).unwrap();
+        assert!(!Request::Diagnostics(echo).is_write());
+    }
+}

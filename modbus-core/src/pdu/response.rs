@@ -403,3 +403,38 @@ fn decode_words<'a>(r: &mut Reader<'a>) -> Result<Words<'a>, DecodeError> {
     let bytes = r.take(n)?;
     Words::from_be_bytes(bytes).ok_or_else(|| r.truncated(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_do_not_fit_one_pdu_are_refused() {
+        let mut buf = [0u8; 512];
+        let too_large = |r: Response<'_>, buf: &mut [u8]| matches!(r.encode(buf), Err(EncodeError::PduTooLarge { .. }));
+        let words = [0u16; 126];
+        assert!(too_large(
+            Response::ReadHoldingRegisters(Words::from_slice(&words)),
+            &mut buf
+        ));
+        assert!(Response::ReadHoldingRegisters(Words::from_slice(&words[..125]))
+            .encode(&mut buf)
+            .is_ok());
+        assert!(too_large(
+            Response::ReadFifoQueue(Words::from_slice(&words[..32])),
+            &mut buf
+        ));
+        let bits = [true; 2001];
+        assert!(too_large(Response::ReadCoils(Bits::from_bools(&bits)), &mut buf));
+        assert!(too_large(Response::ReadCoils(Bits::from_bools(&[])), &mut buf));
+        let events = [0u8; 65];
+        let log = CommEventLog {
+            status: 0,
+            event_count: 0,
+            message_count: 0,
+            events: &events,
+        };
+        assert!(too_large(Response::GetCommEventLog(log), &mut buf));
+        assert!(too_large(Response::ReportServerId(&[0u8; 252]), &mut buf));
+    }
+}
