@@ -1,0 +1,100 @@
+//! One channel's state: how it was opened, what waits to be sent, what waits
+//! to be read, and its two flow-control windows.
+//!
+//! ```text
+//!  opener:   open_channel ─> Opening ──ACCEPT──> Open ──FIN both ways, read──> closed
+//!                               └──REFUSE──> closed
+//!  acceptor: OPEN ─> Pending ──accept──> Open ──...
+//!                       └──refuse──> closed
+//!  any state ──RESET (either way)──> closed
+//! ```
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::flow::{RecvWindow, SendWindow};
+use crate::id::ChannelKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// This side sent OPEN; waiting for ACCEPT or REFUSE.
+    Opening,
+    /// The peer sent OPEN; waiting for the application.
+    Pending,
+    /// Accepted.
+    Open,
+}
+
+/// One unit queued in either direction.
+#[derive(Debug, Clone)]
+pub(crate) enum Chunk {
+    Data(Bytes),
+    Message(u32, Bytes),
+}
+
+impl Chunk {
+    /// Flow-control cost: the frame payload it takes.
+    pub(crate) fn cost(&self) -> u64 {
+        match self {
+            Chunk::Data(b) => b.len() as u64,
+            Chunk::Message(_, b) => (crate::frame::MESSAGE_OVERHEAD + b.len()) as u64,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Channel {
+    pub(crate) kind: ChannelKind,
+    pub(crate) state: State,
+    // Sending.
+    pub(crate) send: SendWindow,
+    pub(crate) outgoing: VecDeque<Chunk>,
+    pub(crate) outgoing_bytes: u64,
+    pub(crate) fin_queued: bool,
+    pub(crate) fin_sent: bool,
+    /// In the session's round-robin queue.
+    pub(crate) scheduled: bool,
+    /// A send returned `Blocked`; owe a `Writable` event.
+    pub(crate) blocked: bool,
+    // Receiving.
+    pub(crate) recv: RecvWindow,
+    pub(crate) incoming: VecDeque<Chunk>,
+    pub(crate) incoming_bytes: u64,
+    pub(crate) fin_received: bool,
+    pub(crate) fin_delivered: bool,
+    /// A `Readable` event is out and not yet answered by a read.
+    pub(crate) readable_signalled: bool,
+}
+
+impl Channel {
+    pub(crate) fn new(kind: ChannelKind, state: State, recv_window: u32, send_window: u32) -> Self {
+        Channel {
+            kind,
+            state,
+            send: SendWindow::new(send_window),
+            outgoing: VecDeque::new(),
+            outgoing_bytes: 0,
+            fin_queued: false,
+            fin_sent: false,
+            scheduled: false,
+            blocked: false,
+            recv: RecvWindow::new(recv_window),
+            incoming: VecDeque::new(),
+            incoming_bytes: 0,
+            fin_received: false,
+            fin_delivered: false,
+            readable_signalled: false,
+        }
+    }
+
+    /// Both directions finished and the application has seen the peer's FIN.
+    pub(crate) fn is_done(&self) -> bool {
+        self.fin_sent && self.fin_delivered
+    }
+
+    /// Whether a frame is waiting to be sent (data, or the FIN after it).
+    pub(crate) fn wants_to_send(&self) -> bool {
+        self.state == State::Open && (!self.outgoing.is_empty() || (self.fin_queued && !self.fin_sent))
+    }
+}

@@ -1,0 +1,205 @@
+//! Flow control: stalls and resumes, per-channel violations, the session cap.
+
+use super::util::*;
+use crate::frame::{Frame, FrameType};
+use crate::*;
+
+fn drain_reads(s: &mut Session, ch: ChannelId) -> usize {
+    let mut n = 0;
+    let mut buf = [0u8; 4096];
+    while let Ok(k) = s.read(ch, &mut buf) {
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    n
+}
+
+#[test]
+fn sender_stalls_at_the_window_and_resumes_when_the_reader_consumes() {
+    let mut b = Builder::new();
+    b.agent_config.channel_window(1000).unwrap();
+    let mut pair = b.connect();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    assert_eq!(pair.hub.send(ch, &[7; 1500]), Ok(1000), "only the window is taken");
+    assert_eq!(pair.hub.send(ch, &[7; 500]), Err(SendError::Blocked));
+    pair.drive();
+    // Reading less than half a window returns nothing yet.
+    let mut buf = [0; 400];
+    assert_eq!(pair.agent.read(ch, &mut buf), Ok(400));
+    pair.drive();
+    assert!(pair.hub_event(|e| matches!(e, Event::Writable { .. })).is_none());
+    assert_eq!(pair.agent.read(ch, &mut buf), Ok(400));
+    pair.drive();
+    assert_eq!(
+        pair.hub_event(|e| matches!(e, Event::Writable { .. })),
+        Some(Event::Writable { channel: ch })
+    );
+    assert_eq!(pair.hub.send(ch, &[7; 1000]), Ok(800));
+}
+
+#[test]
+fn the_session_window_caps_all_channels_together() {
+    let mut b = Builder::new();
+    b.agent_config.session_window(3000).unwrap();
+    b.agent_config.channel_window(2000).unwrap();
+    let mut pair = b.connect();
+    let a = pair.open_from_hub(ChannelKind::Stream);
+    let c = pair.open_from_hub(ChannelKind::Stream);
+    assert_eq!(pair.hub.send(a, &[1; 2000]), Ok(2000));
+    assert_eq!(pair.hub.send(c, &[2; 2000]), Ok(1000), "session window left 1000");
+    assert_eq!(pair.hub.send(c, &[2; 1]), Err(SendError::Blocked));
+    pair.drive();
+    assert_eq!(drain_reads(&mut pair.agent, a), 2000);
+    pair.drive();
+    assert!(pair.hub_event(|e| *e == Event::Writable { channel: c }).is_some());
+    assert_eq!(pair.hub.send(c, &[2; 2000]), Ok(1000), "channel window left 1000");
+}
+
+#[test]
+fn a_channel_that_overruns_its_window_is_reset_not_the_session() {
+    let mut b = Builder::new();
+    b.agent_config.channel_window(100).unwrap();
+    let mut pair = b.connect();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    // Forge a DATA frame past the window, as a misbehaving hub would.
+    let mut frame = Vec::new();
+    Frame::Data {
+        channel: ch,
+        data: vec![0; 101].into(),
+    }
+    .encode(&mut frame);
+    pair.agent.handle_input(pair.now, &frame);
+    pair.step();
+    let e = pair.agent_event(|e| matches!(e, Event::ChannelReset { .. })).unwrap();
+    assert_eq!(
+        e,
+        Event::ChannelReset {
+            channel: ch,
+            code: ErrorCode::FlowControlError,
+            by_peer: false
+        }
+    );
+    assert!(pair.agent.is_established());
+    // The session still carries new channels.
+    let again = pair.open_from_hub(ChannelKind::Message);
+    assert!(pair.agent.is_open(again));
+}
+
+#[test]
+fn overrunning_the_session_window_closes_the_session() {
+    let mut b = Builder::new();
+    b.agent_config.session_window(100).unwrap();
+    let mut pair = b.connect();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    let mut frame = Vec::new();
+    Frame::Data {
+        channel: ch,
+        data: vec![0; 101].into(),
+    }
+    .encode(&mut frame);
+    pair.agent.handle_input(pair.now, &frame);
+    assert_eq!(
+        pair.agent.error(),
+        Some(&SessionError::Violation(Violation::SessionWindow {
+            received: 101,
+            allowed: 100
+        }))
+    );
+    assert_eq!(pair.agent.error().unwrap().code(), ErrorCode::FlowControlError);
+    pair.drive();
+    assert!(matches!(
+        pair.hub.error(),
+        Some(SessionError::Remote {
+            code: ErrorCode::FlowControlError,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn data_before_accept_is_a_flow_violation_of_that_channel() {
+    let mut pair = Pair::connected();
+    let ch = pair.hub.open_channel(ChannelKind::Stream, b"t", b"").unwrap();
+    pair.drive();
+    let mut frame = Vec::new();
+    Frame::Data {
+        channel: ch,
+        data: vec![0; 1].into(),
+    }
+    .encode(&mut frame);
+    pair.agent.handle_input(pair.now, &frame);
+    assert!(pair
+        .agent
+        .poll_event()
+        .is_some_and(|e| matches!(e, Event::ChannelReset { .. })));
+    assert!(pair.agent.is_established());
+}
+
+#[test]
+fn window_update_overflow_is_refused() {
+    let mut pair = Pair::connected();
+    let mut frame = Vec::new();
+    Frame::WindowUpdate {
+        channel: None,
+        increment: u32::MAX,
+    }
+    .encode(&mut frame);
+    pair.agent.handle_input(pair.now, &frame);
+    assert_eq!(
+        pair.agent.error(),
+        Some(&SessionError::Violation(Violation::WindowOverflow))
+    );
+}
+
+#[test]
+fn messages_larger_than_half_a_window_are_refused_up_front() {
+    let mut b = Builder::new();
+    b.agent_config.channel_window(100).unwrap();
+    let mut pair = b.connect();
+    let ch = pair.open_from_hub(ChannelKind::Message);
+    assert_eq!(pair.hub.max_message_len(ch), Some(46));
+    assert_eq!(
+        pair.hub.send_message(ch, 1, &[0; 47]),
+        Err(SendError::TooLarge { len: 47, max: 46 })
+    );
+    // Messages of exactly the maximum never deadlock, whatever the reader's pace.
+    for i in 0..50 {
+        loop {
+            match pair.hub.send_message(ch, i, &[0; 46]) {
+                Ok(()) => break,
+                Err(SendError::Blocked) => {
+                    pair.drive();
+                    while pair.agent.recv_message(ch).is_ok_and(|m| m.is_some()) {}
+                    pair.drive();
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn data_after_fin_resets_the_channel() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    let mut frames = Vec::new();
+    Frame::Fin { channel: ch }.encode(&mut frames);
+    Frame::Data {
+        channel: ch,
+        data: vec![1].into(),
+    }
+    .encode(&mut frames);
+    pair.agent.handle_input(pair.now, &frames);
+    let reset = std::iter::from_fn(|| pair.agent.poll_event()).find(|e| matches!(e, Event::ChannelReset { .. }));
+    assert_eq!(
+        reset,
+        Some(Event::ChannelReset {
+            channel: ch,
+            code: ErrorCode::ProtocolError,
+            by_peer: false
+        })
+    );
+    let _ = FrameType::Data;
+}

@@ -1,0 +1,182 @@
+//! A misbehaving peer: every fault closes the session with a code, never a panic.
+
+use super::util::*;
+use crate::frame::{Frame, FrameError, FrameType, Header};
+use crate::*;
+
+fn established_agent_fed(bytes: &[u8]) -> Pair {
+    let mut pair = Pair::connected();
+    pair.agent.handle_input(pair.now, bytes);
+    pair
+}
+
+fn header(len: u32, frame_type: u8, channel: u32) -> [u8; 8] {
+    Header {
+        len,
+        frame_type: FrameType::from_u8(frame_type),
+        channel,
+    }
+    .to_bytes()
+}
+
+#[test]
+fn oversized_frame_is_refused_from_its_header() {
+    // Only the 8-byte header arrives: the length alone condemns it.
+    let mut pair = established_agent_fed(&header(16 * 1024 + 1, 0x13, 1));
+    let expected = FrameError::TooLarge {
+        frame_type: FrameType::Data,
+        len: 16 * 1024 + 1,
+        max: 16 * 1024,
+    };
+    assert_eq!(
+        pair.agent.error(),
+        Some(&SessionError::Violation(Violation::Frame(expected)))
+    );
+    pair.drive();
+    assert!(matches!(
+        pair.hub.error(),
+        Some(SessionError::Remote {
+            code: ErrorCode::FrameSizeError,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn oversized_hello_is_refused_before_buffering() {
+    let mut pair = Builder::new().build();
+    pair.hub.handle_input(pair.now, &header(100_000, 0x01, 0));
+    assert!(matches!(
+        pair.hub.error(),
+        Some(SessionError::Violation(Violation::Frame(FrameError::TooLarge {
+            frame_type: FrameType::Hello,
+            ..
+        })))
+    ));
+}
+
+#[test]
+fn unknown_frame_type_closes_with_protocol_error() {
+    let mut pair = established_agent_fed(&header(0, 0x7F, 0));
+    assert_eq!(
+        pair.agent.error(),
+        Some(&SessionError::Violation(Violation::Frame(FrameError::UnknownType(
+            0x7F
+        ))))
+    );
+    pair.drive();
+    assert!(matches!(
+        pair.hub.error(),
+        Some(SessionError::Remote {
+            code: ErrorCode::ProtocolError,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn wrong_channel_and_wrong_length_are_refused() {
+    let pair = established_agent_fed(&header(8, 0x20, 3));
+    assert!(matches!(
+        pair.agent.error(),
+        Some(SessionError::Violation(Violation::Frame(FrameError::BadChannel { .. })))
+    ));
+    let pair = established_agent_fed(&header(7, 0x20, 0));
+    assert!(matches!(
+        pair.agent.error(),
+        Some(SessionError::Violation(Violation::Frame(FrameError::BadLength { .. })))
+    ));
+    let pair = established_agent_fed(&header(0, 0x13, 1));
+    assert!(matches!(
+        pair.agent.error(),
+        Some(SessionError::Violation(Violation::Frame(FrameError::BadLength { .. })))
+    ));
+}
+
+#[test]
+fn frames_for_channels_never_opened_are_violations() {
+    let mut bytes = Vec::new();
+    Frame::Data {
+        channel: ChannelId::new(4).unwrap(),
+        data: vec![1].into(),
+    }
+    .encode(&mut bytes);
+    let pair = established_agent_fed(&bytes);
+    assert_eq!(
+        pair.agent.error(),
+        Some(&SessionError::Violation(Violation::NotOpened(
+            ChannelId::new(4).unwrap()
+        )))
+    );
+}
+
+#[test]
+fn open_with_the_wrong_parity_or_a_reused_id_is_a_violation() {
+    let open = |id: u32| {
+        let mut b = Vec::new();
+        Frame::Open(crate::frame::Open {
+            channel: ChannelId::new(id).unwrap(),
+            kind: ChannelKind::Stream,
+            window: 10,
+            target: Default::default(),
+            metadata: Default::default(),
+        })
+        .encode(&mut b);
+        b
+    };
+    // The hub may only open even ids.
+    let pair = established_agent_fed(&open(3));
+    assert!(matches!(
+        pair.agent.error(),
+        Some(SessionError::Violation(Violation::BadOpenId(_)))
+    ));
+    let mut twice = open(4);
+    twice.extend(open(4));
+    let pair = established_agent_fed(&twice);
+    assert!(matches!(
+        pair.agent.error(),
+        Some(SessionError::Violation(Violation::BadOpenId(_)))
+    ));
+}
+
+#[test]
+fn handshake_frames_after_the_handshake_are_violations() {
+    let mut bytes = Vec::new();
+    Frame::Proof([0; 32]).encode(&mut bytes);
+    let pair = established_agent_fed(&bytes);
+    assert_eq!(
+        pair.agent.error(),
+        Some(&SessionError::Violation(Violation::Unexpected(FrameType::Proof)))
+    );
+}
+
+#[test]
+fn garbage_instead_of_hello_is_refused() {
+    let mut pair = Builder::new().build();
+    pair.hub.handle_input(pair.now, b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n");
+    assert!(pair.hub.is_closed());
+    let mut pair = Builder::new().build();
+    // A Modbus request to the wrong port.
+    pair.hub.handle_input(pair.now, &[0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10]);
+    assert!(pair.hub.is_closed());
+}
+
+#[test]
+fn a_peer_that_never_reads_refusals_is_cut_off() {
+    let mut b = Builder::new();
+    b.agent_config.max_channels(1).unwrap();
+    let mut pair = b.connect();
+    let mut flood = Vec::new();
+    for i in 0..40_000u32 {
+        Frame::Open(crate::frame::Open {
+            channel: ChannelId::new(2 + 2 * i).unwrap(),
+            kind: ChannelKind::Stream,
+            window: 10,
+            target: Default::default(),
+            metadata: Default::default(),
+        })
+        .encode(&mut flood);
+    }
+    pair.agent.handle_input(pair.now, &flood);
+    assert_eq!(pair.agent.error(), Some(&SessionError::Violation(Violation::Backlog)));
+}
