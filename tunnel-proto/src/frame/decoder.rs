@@ -46,6 +46,11 @@ impl FrameDecoder {
         self.buf.len()
     }
 
+    /// Bytes of memory the buffer holds.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Drops everything buffered (after an error the stream cannot be resynchronised).
     pub fn clear(&mut self) {
         self.buf = BytesMut::new();

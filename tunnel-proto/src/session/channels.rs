@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::flow::{RecvWindow, SendWindow};
 use crate::id::ChannelKind;
@@ -59,7 +59,11 @@ pub(crate) struct Channel {
     pub(crate) blocked: bool,
     // Receiving.
     pub(crate) recv: RecvWindow,
-    pub(crate) incoming: VecDeque<Chunk>,
+    /// Received and not yet read, contiguous so that many tiny frames cost
+    /// no more memory than their bytes: stream bytes as they came, or
+    /// message records `correlation(4) length(4) payload`.
+    pub(crate) incoming: BytesMut,
+    /// Flow-control cost of what `incoming` holds.
     pub(crate) incoming_bytes: u64,
     pub(crate) fin_received: bool,
     pub(crate) fin_delivered: bool,
@@ -80,12 +84,47 @@ impl Channel {
             scheduled: false,
             blocked: false,
             recv: RecvWindow::new(recv_window),
-            incoming: VecDeque::new(),
+            incoming: BytesMut::new(),
             incoming_bytes: 0,
             fin_received: false,
             fin_delivered: false,
             readable_signalled: false,
         }
+    }
+
+    /// Stores what a DATA or MESSAGE frame carried.
+    pub(crate) fn push_incoming(&mut self, chunk: &Chunk) {
+        match chunk {
+            Chunk::Data(b) => self.incoming.extend_from_slice(b),
+            Chunk::Message(correlation, payload) => {
+                self.incoming.reserve(8 + payload.len());
+                self.incoming.put_u32(*correlation);
+                self.incoming.put_u32(payload.len() as u32);
+                self.incoming.extend_from_slice(payload);
+            }
+        }
+        self.incoming_bytes += chunk.cost();
+    }
+
+    /// Takes the next message record, if one is held.
+    pub(crate) fn pop_message(&mut self) -> Option<(u32, Bytes)> {
+        let header = self.incoming.first_chunk::<8>()?;
+        let correlation = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut record = self.incoming.split_to(8 + len);
+        let payload = record.split_off(8).freeze();
+        self.incoming_bytes -= (crate::frame::MESSAGE_OVERHEAD + len) as u64;
+        Some((correlation, payload))
+    }
+
+    /// Takes up to `max` stream bytes, if any are held.
+    pub(crate) fn pop_data(&mut self, max: usize) -> Option<Bytes> {
+        if self.incoming.is_empty() {
+            return None;
+        }
+        let n = max.min(self.incoming.len());
+        self.incoming_bytes -= n as u64;
+        Some(self.incoming.split_to(n).freeze())
     }
 
     /// Both directions finished and the application has seen the peer's FIN.

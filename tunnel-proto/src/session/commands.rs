@@ -194,15 +194,8 @@ impl Session {
     /// once the peer has finished and everything was read.
     pub fn read_chunk(&mut self, channel: ChannelId, max: usize) -> Result<Option<Bytes>, ReadError> {
         let ch = self.readable(channel, ChannelKind::Stream)?;
-        let Some(Chunk::Data(front)) = ch.incoming.front_mut() else {
+        let Some(chunk) = ch.pop_data(max) else {
             return self.end_of_input(channel).map(|()| None);
-        };
-        let chunk = if front.len() > max {
-            front.split_to(max)
-        } else {
-            let b = std::mem::take(front);
-            ch.incoming.pop_front();
-            b
         };
         self.consumed(channel, chunk.len() as u64);
         Ok(Some(chunk))
@@ -213,6 +206,10 @@ impl Session {
     pub fn read(&mut self, channel: ChannelId, buf: &mut [u8]) -> Result<usize, ReadError> {
         let mut n = 0;
         while n < buf.len() {
+            // Data first; the end of input is reported by the next call.
+            if n > 0 && self.channels.get(&channel).is_none_or(|c| c.incoming.is_empty()) {
+                break;
+            }
             match self.read_chunk(channel, buf.len() - n) {
                 Ok(Some(chunk)) => {
                     buf[n..n + chunk.len()].copy_from_slice(&chunk);
@@ -230,7 +227,7 @@ impl Session {
     /// has finished and every message was read.
     pub fn recv_message(&mut self, channel: ChannelId) -> Result<Option<Message>, ReadError> {
         let ch = self.readable(channel, ChannelKind::Message)?;
-        let Some(Chunk::Message(correlation, payload)) = ch.incoming.pop_front() else {
+        let Some((correlation, payload)) = ch.pop_message() else {
             return self.end_of_input(channel).map(|()| None);
         };
         self.consumed(channel, (MESSAGE_OVERHEAD + payload.len()) as u64);
@@ -269,7 +266,6 @@ impl Session {
     /// Returns credit for consumed bytes at half a window.
     fn consumed(&mut self, channel: ChannelId, n: u64) {
         if let Some(ch) = self.channels.get_mut(&channel) {
-            ch.incoming_bytes -= n;
             if !ch.fin_received {
                 if let Some(inc) = ch.recv.consume(n) {
                     Frame::WindowUpdate {

@@ -432,8 +432,7 @@ impl Session {
             self.return_session_credit(cost);
             return self.reset_by_us(channel, code);
         }
-        ch.incoming_bytes += cost;
-        ch.incoming.push_back(chunk);
+        ch.push_incoming(&chunk);
         self.signal_readable(channel);
     }
 

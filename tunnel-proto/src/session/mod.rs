@@ -234,6 +234,12 @@ impl Session {
         self.channels.len()
     }
 
+    /// Memory held for received data: channel buffers and the decoder.
+    #[cfg(test)]
+    pub(crate) fn receive_memory(&self) -> usize {
+        self.channels.values().map(|c| c.incoming.capacity()).sum::<usize>() + self.decoder.capacity()
+    }
+
     /// The next event, if any. Drain events after every input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -203,3 +203,32 @@ fn data_after_fin_resets_the_channel() {
     );
     let _ = FrameType::Data;
 }
+
+#[test]
+fn many_tiny_frames_cost_no_more_memory_than_their_bytes() {
+    let mut pair = Pair::connected();
+    let s = pair.open_from_hub(ChannelKind::Stream);
+    let m = pair.open_from_hub(ChannelKind::Message);
+    // 100 000 one-byte DATA frames and 20 000 empty messages, each in its own read.
+    let mut one = Vec::new();
+    Frame::Data { channel: s, data: vec![1].into() }.encode(&mut one);
+    let mut empty = Vec::new();
+    Frame::Message { channel: m, correlation: 9, payload: Default::default() }.encode(&mut empty);
+    for i in 0..100_000 {
+        pair.agent.handle_input(pair.now, &one);
+        if i % 5 == 0 {
+            pair.agent.handle_input(pair.now, &empty);
+        }
+    }
+    assert!(pair.agent.is_established(), "{:?}", pair.agent.error());
+    // 100 000 stream bytes + 20 000 message records of 8 bytes: 260 000 bytes held.
+    let held = pair.agent.receive_memory();
+    assert!(held < 2 * 260_000 + 64 * 1024, "{held} bytes held for 260 000 received");
+    assert_eq!(drain_reads(&mut pair.agent, s), 100_000);
+    let mut messages = 0;
+    while let Ok(Some(msg)) = pair.agent.recv_message(m) {
+        assert_eq!(msg.correlation, 9);
+        messages += 1;
+    }
+    assert_eq!(messages, 20_000);
+}
