@@ -11,6 +11,14 @@
 //! - `messages/outpost-roundtrip`: 10 000 request/response exchanges, one at
 //!   a time, each answered on the same channel.
 //!
+//! Beside them, yamux 0.13 (the multiplexer of libp2p, the one a Rust user
+//! would otherwise pick) over an in-memory `tokio::io::duplex` pipe on a
+//! current-thread runtime, doing the same work on one yamux stream
+//! (messages are 12-byte writes). yamux is not sans-IO, so its figures
+//! include the runtime and the pipe; `*/duplex-floor` moves the same bytes
+//! through the same pipe and runtime with no multiplexer, to show that
+//! share.
+//!
 //! Compare ratios within one run; absolute figures on a shared machine are noise.
 
 use std::hint::black_box;
@@ -19,13 +27,19 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use outpost_tunnel_proto::{
-    AgentId, AgentIdentity, ChannelBinding, ChannelId, ChannelKind, Config, Event, MemoryCredentials, Random,
-    Secret, Session, Start,
+    AgentId, AgentIdentity, ChannelBinding, ChannelId, ChannelKind, Config, Event, MemoryCredentials, Random, Secret,
+    Session, Start,
 };
 
 const BULK: usize = 4 * 1024 * 1024;
 const PIECE: usize = 16 * 1024;
 const MESSAGES: u32 = 10_000;
+/// A Modbus TCP read request for 10 registers.
+const REQUEST: [u8; 12] = [0, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10];
+/// Its answer.
+const ANSWER: [u8; 29] = [
+    0, 1, 0, 0, 0, 23, 1, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
 
 struct Pair {
     agent: Session,
@@ -48,8 +62,18 @@ impl Pair {
             Start::new(binding.clone(), Random([1; 32])),
             now,
         );
-        let hub = Session::hub(Config::default(), Arc::new(store), Start::new(binding, Random([2; 32])), now);
-        let mut pair = Pair { agent, hub, now, wire: Vec::with_capacity(128 * 1024) };
+        let hub = Session::hub(
+            Config::default(),
+            Arc::new(store),
+            Start::new(binding, Random([2; 32])),
+            now,
+        );
+        let mut pair = Pair {
+            agent,
+            hub,
+            now,
+            wire: Vec::with_capacity(128 * 1024),
+        };
         pair.pump();
         assert!(pair.agent.is_established() && pair.hub.is_established());
         pair
@@ -146,7 +170,7 @@ fn bench_bulk(c: &mut Criterion) {
 }
 
 fn bench_messages(c: &mut Criterion) {
-    let request = [0u8, 1, 0, 0, 0, 6, 1, 3, 0, 0, 0, 10];
+    let request = REQUEST;
     let mut g = c.benchmark_group("messages");
     g.throughput(Throughput::Elements(MESSAGES.into()));
     g.bench_function("outpost-oneway", |b| {
@@ -178,7 +202,7 @@ fn bench_messages(c: &mut Criterion) {
     g.bench_function("outpost-roundtrip", |b| {
         let mut pair = Pair::new();
         let ch = pair.channel(ChannelKind::Message);
-        let answer = [0u8, 1, 0, 0, 0, 23, 1, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let answer = ANSWER;
         b.iter(|| {
             let mut sum = 0u32;
             for i in 0..MESSAGES {
@@ -201,5 +225,175 @@ fn bench_messages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_bulk, bench_messages);
+mod yamux_side {
+    use futures::future::poll_fn;
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
+    use tokio::runtime::Runtime;
+    use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+    use yamux::{Config, Connection, Mode, Stream};
+
+    pub(super) struct Yamux {
+        pub(super) rt: Runtime,
+        pub(super) client: Stream,
+        pub(super) server: Stream,
+    }
+
+    fn drive(mut conn: Connection<Compat<DuplexStream>>, accepted: Option<futures::channel::oneshot::Sender<Stream>>) {
+        tokio::spawn(async move {
+            let mut accepted = accepted;
+            while let Some(Ok(stream)) = poll_fn(|cx| conn.poll_next_inbound(cx)).await {
+                if let Some(tx) = accepted.take() {
+                    let _ = tx.send(stream);
+                }
+            }
+        });
+    }
+
+    impl Yamux {
+        pub(super) fn new() -> Yamux {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (client, server) = rt.block_on(async {
+                let (a, b) = tokio::io::duplex(256 * 1024);
+                let mut client = Connection::new(a.compat(), Config::default(), Mode::Client);
+                let server = Connection::new(b.compat(), Config::default(), Mode::Server);
+                let (tx, rx) = futures::channel::oneshot::channel();
+                drive(server, Some(tx));
+                let mut out = poll_fn(|cx| client.poll_new_outbound(cx)).await.unwrap();
+                drive(client, None);
+                out.write_all(b"x").await.unwrap();
+                out.flush().await.unwrap();
+                let mut inbound = rx.await.unwrap();
+                let mut one = [0u8; 1];
+                inbound.read_exact(&mut one).await.unwrap();
+                (out, inbound)
+            });
+            Yamux { rt, client, server }
+        }
+
+        pub(super) fn bulk(&mut self, data: &[u8], piece: usize) -> u64 {
+            let Yamux { rt, client, server } = self;
+            rt.block_on(async {
+                let write = async {
+                    for p in data.chunks(piece) {
+                        client.write_all(p).await.unwrap();
+                    }
+                    client.flush().await.unwrap();
+                };
+                let read = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let (mut got, mut sum) = (0, 0u64);
+                    while got < data.len() {
+                        let n = server.read(&mut buf).await.unwrap();
+                        got += n;
+                        sum = sum.wrapping_add(u64::from(buf[n - 1]));
+                    }
+                    sum
+                };
+                futures::join!(write, read).1
+            })
+        }
+
+        pub(super) fn roundtrips(&mut self, request: &[u8], answer: &[u8], count: u32) -> u64 {
+            let Yamux { rt, client, server } = self;
+            rt.block_on(async {
+                let mut req = vec![0u8; request.len()];
+                let mut ans = vec![0u8; answer.len()];
+                let mut sum = 0u64;
+                for _ in 0..count {
+                    client.write_all(request).await.unwrap();
+                    client.flush().await.unwrap();
+                    server.read_exact(&mut req).await.unwrap();
+                    server.write_all(answer).await.unwrap();
+                    server.flush().await.unwrap();
+                    client.read_exact(&mut ans).await.unwrap();
+                    sum = sum.wrapping_add(u64::from(ans[2]));
+                }
+                sum
+            })
+        }
+    }
+
+    /// The same bytes through the pipe and runtime alone.
+    pub(super) struct Duplex {
+        rt: Runtime,
+        a: DuplexStream,
+        b: DuplexStream,
+    }
+
+    impl Duplex {
+        pub(super) fn new() -> Duplex {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let (a, b) = tokio::io::duplex(256 * 1024);
+            Duplex { rt, a, b }
+        }
+
+        pub(super) fn bulk(&mut self, data: &[u8], piece: usize) -> u64 {
+            let Duplex { rt, a, b } = self;
+            rt.block_on(async {
+                let write = async {
+                    for p in data.chunks(piece) {
+                        a.write_all(p).await.unwrap();
+                    }
+                };
+                let read = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let (mut got, mut sum) = (0, 0u64);
+                    while got < data.len() {
+                        let n = b.read(&mut buf).await.unwrap();
+                        got += n;
+                        sum = sum.wrapping_add(u64::from(buf[n - 1]));
+                    }
+                    sum
+                };
+                futures::join!(write, read).1
+            })
+        }
+
+        pub(super) fn roundtrips(&mut self, request: &[u8], answer: &[u8], count: u32) -> u64 {
+            let Duplex { rt, a, b } = self;
+            rt.block_on(async {
+                let mut req = vec![0u8; request.len()];
+                let mut ans = vec![0u8; answer.len()];
+                let mut sum = 0u64;
+                for _ in 0..count {
+                    a.write_all(request).await.unwrap();
+                    b.read_exact(&mut req).await.unwrap();
+                    b.write_all(answer).await.unwrap();
+                    a.read_exact(&mut ans).await.unwrap();
+                    sum = sum.wrapping_add(u64::from(ans[2]));
+                }
+                sum
+            })
+        }
+    }
+}
+
+fn bench_yamux(c: &mut Criterion) {
+    let data: Vec<u8> = (0..BULK).map(|i| i as u8).collect();
+    let mut g = c.benchmark_group("bulk");
+    g.throughput(Throughput::Bytes(BULK as u64));
+    g.bench_function("yamux", |b| {
+        let mut y = yamux_side::Yamux::new();
+        b.iter(|| black_box(y.bulk(&data, PIECE)));
+    });
+    g.bench_function("duplex-floor", |b| {
+        let mut d = yamux_side::Duplex::new();
+        b.iter(|| black_box(d.bulk(&data, PIECE)));
+    });
+    g.finish();
+    let mut g = c.benchmark_group("messages");
+    g.throughput(Throughput::Elements(MESSAGES.into()));
+    g.bench_function("yamux-roundtrip", |b| {
+        let mut y = yamux_side::Yamux::new();
+        b.iter(|| black_box(y.roundtrips(&REQUEST, &ANSWER, MESSAGES)));
+    });
+    g.bench_function("duplex-floor-roundtrip", |b| {
+        let mut d = yamux_side::Duplex::new();
+        b.iter(|| black_box(d.roundtrips(&REQUEST, &ANSWER, MESSAGES)));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_bulk, bench_messages, bench_yamux);
 criterion_main!(benches);

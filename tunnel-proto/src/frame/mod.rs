@@ -12,7 +12,7 @@
 //! |                     payload (length bytes)                  ...
 //! ```
 //!
-//! Each frame type lives in the file named for what it holds; [`frame_types!`]
+//! Each frame type lives in the file named for what it holds; `frame_types!`
 //! below is the one table of which channel a type may name, how long its
 //! payload may be and in which phase it may appear.
 

@@ -15,8 +15,8 @@ use crate::id::{ChannelId, ChannelKind};
 
 impl Session {
     /// Opens a channel of `kind` to `target`, carrying `metadata` to the
-    /// peer. The peer answers with [`Event::ChannelAccepted`] or
-    /// [`Event::ChannelRefused`]; sends before that return `Blocked`.
+    /// peer. The peer answers with [`crate::Event::ChannelAccepted`] or
+    /// [`crate::Event::ChannelRefused`]; sends before that return `Blocked`.
     pub fn open_channel(&mut self, kind: ChannelKind, target: &[u8], metadata: &[u8]) -> Result<ChannelId, OpenError> {
         match self.phase {
             Phase::Handshake => return Err(OpenError::NotEstablished),
@@ -58,7 +58,7 @@ impl Session {
         Ok(id)
     }
 
-    /// Accepts a channel the peer asked for ([`Event::ChannelRequested`]).
+    /// Accepts a channel the peer asked for ([`crate::Event::ChannelRequested`]).
     pub fn accept(&mut self, channel: ChannelId) -> Result<(), ChannelError> {
         self.check_open()?;
         let window = self.config.channel_window;

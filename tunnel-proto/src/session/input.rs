@@ -19,7 +19,7 @@ impl Session {
     /// Feeds bytes received from the peer. Any amount, split anywhere.
     ///
     /// Faults of the peer do not come back from here: the session closes
-    /// and reports [`Event::Closed`]. Poll events and transmits afterwards.
+    /// and reports [`crate::Event::Closed`]. Poll events and transmits afterwards.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         self.advance(now);
         if self.is_closed() || data.is_empty() {

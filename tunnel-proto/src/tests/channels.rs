@@ -95,9 +95,17 @@ fn stream_data_both_ways_with_half_close() {
     pair.drive();
     assert!(pair.agent_event(|e| *e == Event::Readable { channel: ch }).is_some());
     let mut buf = [0; 64];
-    assert_eq!(pair.agent.read(ch, &mut buf), Ok(13), "data and FIN together: the data first");
+    assert_eq!(
+        pair.agent.read(ch, &mut buf),
+        Ok(13),
+        "data and FIN together: the data first"
+    );
     assert_eq!(pair.agent.read(ch, &mut buf), Ok(0), "then the end");
-    assert_eq!(pair.agent.read(ch, &mut buf), Ok(0), "and the end again while the channel lives");
+    assert_eq!(
+        pair.agent.read(ch, &mut buf),
+        Ok(0),
+        "and the end again while the channel lives"
+    );
     // Half closed: the agent can still answer.
     assert_eq!(pair.agent.send(ch, b"answer"), Ok(6));
     pair.drive();
@@ -326,4 +334,41 @@ fn shutdown_without_channels_closes_at_once() {
         Err(OpenError::Closed)
     );
     assert_eq!(pair.hub.send(ChannelId::new(2).unwrap(), b""), Err(SendError::Closed));
+}
+
+#[test]
+fn accept_crossing_a_reset_is_ignored() {
+    let mut pair = Pair::connected();
+    let ch = pair.hub.open_channel(ChannelKind::Stream, b"t", b"").unwrap();
+    pair.drive();
+    // Both act before hearing from the other.
+    pair.hub.reset(ch, ErrorCode::Cancel).unwrap();
+    pair.agent.accept(ch).unwrap();
+    pair.agent.send(ch, b"too late").unwrap();
+    pair.drive();
+    assert!(pair.hub.is_established() && pair.agent.is_established());
+    assert!(pair
+        .agent_event(|e| matches!(e, Event::ChannelReset { by_peer: true, .. }))
+        .is_some());
+    assert!(pair
+        .hub_events
+        .iter()
+        .all(|e| !matches!(e, Event::ChannelAccepted { .. })));
+    assert_eq!((pair.hub.channel_count(), pair.agent.channel_count()), (0, 0));
+}
+
+#[test]
+fn finish_before_accept_is_held_until_accepted() {
+    let mut pair = Pair::connected();
+    let ch = pair.agent.open_channel(ChannelKind::Message, b"t", b"").unwrap();
+    pair.agent.finish(ch).unwrap();
+    pair.drive();
+    pair.hub.accept(ch).unwrap();
+    pair.drive();
+    assert_eq!(pair.hub.recv_message(ch), Ok(None), "the FIN arrives after ACCEPT");
+    pair.hub.finish(ch).unwrap();
+    pair.drive();
+    assert_eq!(pair.agent.recv_message(ch), Ok(None));
+    pair.drive();
+    assert_eq!((pair.hub.channel_count(), pair.agent.channel_count()), (0, 0));
 }

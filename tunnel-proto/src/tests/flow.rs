@@ -211,9 +211,18 @@ fn many_tiny_frames_cost_no_more_memory_than_their_bytes() {
     let m = pair.open_from_hub(ChannelKind::Message);
     // 100 000 one-byte DATA frames and 20 000 empty messages, each in its own read.
     let mut one = Vec::new();
-    Frame::Data { channel: s, data: vec![1].into() }.encode(&mut one);
+    Frame::Data {
+        channel: s,
+        data: vec![1].into(),
+    }
+    .encode(&mut one);
     let mut empty = Vec::new();
-    Frame::Message { channel: m, correlation: 9, payload: Default::default() }.encode(&mut empty);
+    Frame::Message {
+        channel: m,
+        correlation: 9,
+        payload: Default::default(),
+    }
+    .encode(&mut empty);
     for i in 0..100_000 {
         pair.agent.handle_input(pair.now, &one);
         if i % 5 == 0 {
