@@ -85,7 +85,8 @@ impl FrameDecoder {
         }))
     }
 
-    fn check(&self, h: Header) -> Result<(), FrameError> {
+    /// Checks a header against the frame table and this decoder's limits.
+    pub(crate) fn check(&self, h: Header) -> Result<(), FrameError> {
         let t = h.frame_type;
         let Some((rule, _, min, max, limit)) = t.rule() else {
             return Err(FrameError::UnknownType(t.value()));

@@ -26,7 +26,7 @@ pub(crate) enum State {
     Open,
 }
 
-/// One unit queued in either direction.
+/// One unit queued to send.
 #[derive(Debug, Clone)]
 pub(crate) enum Chunk {
     Data(Bytes),
@@ -39,6 +39,30 @@ impl Chunk {
         match self {
             Chunk::Data(b) => b.len() as u64,
             Chunk::Message(_, b) => (crate::frame::MESSAGE_OVERHEAD + b.len()) as u64,
+        }
+    }
+}
+
+/// What one DATA or MESSAGE frame carried, borrowed from the input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Incoming<'a> {
+    Data(&'a [u8]),
+    Message(u32, &'a [u8]),
+}
+
+impl Incoming<'_> {
+    /// Flow-control cost: the frame payload it took.
+    pub(crate) fn cost(&self) -> u64 {
+        match self {
+            Incoming::Data(b) => b.len() as u64,
+            Incoming::Message(_, b) => (crate::frame::MESSAGE_OVERHEAD + b.len()) as u64,
+        }
+    }
+
+    pub(crate) fn kind(&self) -> ChannelKind {
+        match self {
+            Incoming::Data(_) => ChannelKind::Stream,
+            Incoming::Message(..) => ChannelKind::Message,
         }
     }
 }
@@ -93,12 +117,12 @@ impl Channel {
     }
 
     /// Stores what a DATA or MESSAGE frame carried.
-    pub(crate) fn push_incoming(&mut self, chunk: &Chunk) {
+    pub(crate) fn push_incoming(&mut self, chunk: Incoming<'_>) {
         match chunk {
-            Chunk::Data(b) => self.incoming.extend_from_slice(b),
-            Chunk::Message(correlation, payload) => {
+            Incoming::Data(b) => self.incoming.extend_from_slice(b),
+            Incoming::Message(correlation, payload) => {
                 self.incoming.reserve(8 + payload.len());
-                self.incoming.put_u32(*correlation);
+                self.incoming.put_u32(correlation);
                 self.incoming.put_u32(payload.len() as u32);
                 self.incoming.extend_from_slice(payload);
             }

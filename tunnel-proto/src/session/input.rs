@@ -5,15 +5,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::channels::{Channel, Chunk, State};
+use super::channels::{Channel, Incoming, State};
 use super::handshake::{self, Handshake};
 use super::timer::Timer;
 use super::{Event, Phase, Role, Session, MAX_CONTROL_BACKLOG};
 use crate::code::ErrorCode;
 use crate::credentials::Credential;
 use crate::error::{Rejection, SessionError, Violation};
-use crate::frame::{Challenge, Frame, FramePhase, FrameType, Hello, Open, RawFrame, HEADER_LEN};
-use crate::id::{ChannelId, ChannelKind};
+use crate::frame::{Challenge, Frame, FramePhase, FrameType, Header, Hello, Open, RawFrame, HEADER_LEN};
+use crate::id::ChannelId;
 
 impl Session {
     /// Feeds bytes received from the peer. Any amount, split anywhere.
@@ -26,7 +26,8 @@ impl Session {
             return;
         }
         self.stats.bytes_received += data.len() as u64;
-        self.decoder.push(data);
+        let rest = self.fast_path(data);
+        self.decoder.push(rest);
         loop {
             let raw = match self.decoder.next_frame() {
                 Ok(Some(raw)) => raw,
@@ -47,6 +48,41 @@ impl Session {
             self.timers.set(Timer::PeerTimeout, now + self.config.peer_timeout);
             self.timers.set(Timer::KeepAlive, now + self.config.keepalive_interval);
         }
+    }
+
+    /// Handles whole DATA and MESSAGE frames straight from the caller's
+    /// bytes, copying each payload once, into its channel's buffer. Returns
+    /// what is left for the decoder, from the first frame that is not one of
+    /// those or not whole.
+    fn fast_path<'a>(&mut self, mut data: &'a [u8]) -> &'a [u8] {
+        while self.decoder.buffered() == 0 && self.is_established() {
+            let Some(bytes) = data.first_chunk::<HEADER_LEN>() else {
+                break;
+            };
+            let header = Header::parse(bytes);
+            if !matches!(header.frame_type, FrameType::Data | FrameType::Message) {
+                break;
+            }
+            let Some(frame) = data.get(HEADER_LEN..HEADER_LEN + header.len as usize) else {
+                break;
+            };
+            if self.decoder.check(header).is_err() {
+                break;
+            }
+            let Some(channel) = ChannelId::new(header.channel) else {
+                break;
+            };
+            data = &data[HEADER_LEN + frame.len()..];
+            self.stats.frames_received += 1;
+            let chunk = match (header.frame_type, frame) {
+                (FrameType::Message, [a, b, c, d, payload @ ..]) => {
+                    Incoming::Message(u32::from_be_bytes([*a, *b, *c, *d]), payload)
+                }
+                _ => Incoming::Data(frame),
+            };
+            self.on_data(channel, chunk);
+        }
+        data
     }
 
     fn on_frame(&mut self, now: Instant, raw: RawFrame) {
@@ -254,12 +290,12 @@ impl Session {
                     self.after_channel_removed();
                 }
             }
-            Frame::Data { channel, data } => self.on_data(channel, ChannelKind::Stream, Chunk::Data(data)),
+            Frame::Data { channel, data } => self.on_data(channel, Incoming::Data(&data)),
             Frame::Message {
                 channel,
                 correlation,
                 payload,
-            } => self.on_data(channel, ChannelKind::Message, Chunk::Message(correlation, payload)),
+            } => self.on_data(channel, Incoming::Message(correlation, &payload)),
             Frame::Fin { channel } => self.on_fin(channel),
             Frame::Reset { channel, code } => {
                 if self.known_channel(channel) {
@@ -402,8 +438,9 @@ impl Session {
         self.schedule(channel);
     }
 
-    fn on_data(&mut self, channel: ChannelId, kind: ChannelKind, chunk: Chunk) {
+    fn on_data(&mut self, channel: ChannelId, chunk: Incoming<'_>) {
         let cost = chunk.cost();
+        let kind = chunk.kind();
         self.stats.data_received += cost;
         if let Err(allowed) = self.recv_window.receive(cost) {
             return self.violation(Violation::SessionWindow {
@@ -432,7 +469,7 @@ impl Session {
             self.return_session_credit(cost);
             return self.reset_by_us(channel, code);
         }
-        ch.push_incoming(&chunk);
+        ch.push_incoming(chunk);
         self.signal_readable(channel);
     }
 
