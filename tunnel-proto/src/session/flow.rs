@@ -78,6 +78,12 @@ impl RecvWindow {
         }
     }
 
+    /// Window, credit the peer still has, and consumed bytes not yet returned.
+    #[cfg(test)]
+    pub(crate) fn parts(&self) -> (u64, u64, u64) {
+        (self.window.into(), self.allowed, self.unreturned)
+    }
+
     /// Takes `n` received bytes; `Err(allowed)` if the peer had no such credit.
     pub(crate) fn receive(&mut self, n: u64) -> Result<(), u64> {
         if n > self.allowed {

@@ -240,6 +240,46 @@ impl Session {
         self.channels.values().map(|c| c.incoming.capacity()).sum::<usize>() + self.decoder.capacity()
     }
 
+    /// Panics if the session's bookkeeping disagrees with itself.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        use channels::State;
+        if self.is_closed() {
+            assert!(self.channels.is_empty() && self.send_queue.is_empty() && self.timers.next().is_none());
+            return;
+        }
+        let pending = self.channels.values().filter(|c| c.state == State::Pending).count();
+        assert_eq!(pending, self.pending_opens as usize, "pending opens");
+        let queued: u64 = self.channels.values().map(|c| c.outgoing_bytes).sum();
+        assert_eq!(queued, self.queued_bytes, "queued bytes");
+        assert!(self.queued_bytes <= self.config.max_send_buffer);
+        assert!(self.channels.len() <= self.config.max_channels as usize);
+        let (window, allowed, unreturned) = self.recv_window.parts();
+        let buffered: u64 = self.channels.values().map(|c| c.incoming_bytes).sum();
+        assert_eq!(allowed + unreturned + buffered, window, "session receive window");
+        for (id, ch) in &self.channels {
+            let (window, allowed, unreturned) = ch.recv.parts();
+            if !ch.fin_received {
+                assert_eq!(
+                    allowed + unreturned + ch.incoming_bytes,
+                    window,
+                    "receive window of {id}"
+                );
+            }
+            assert!(ch.incoming_bytes <= window);
+            let outgoing: u64 = ch.outgoing.iter().map(channels::Chunk::cost).sum();
+            assert_eq!(outgoing, ch.outgoing_bytes, "outgoing bytes of {id}");
+            assert_eq!(ch.scheduled, self.send_queue.contains(id), "scheduling of {id}");
+            if ch.wants_to_send() {
+                assert!(ch.scheduled, "{id} has data but is not scheduled");
+            }
+        }
+        let mut ids: Vec<_> = self.send_queue.iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), self.send_queue.len(), "a channel queued twice");
+    }
+
     /// The next event, if any. Drain events after every input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

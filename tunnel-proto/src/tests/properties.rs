@@ -12,6 +12,46 @@ fn channel() -> impl Strategy<Value = ChannelId> {
     (1u32..).prop_map(|v| ChannelId::new(v).unwrap())
 }
 
+/// Channel ids near those a session has in use, so frames hit live channels.
+fn near_channel() -> impl Strategy<Value = ChannelId> {
+    (1u32..12).prop_map(|v| ChannelId::new(v).unwrap())
+}
+
+/// Frames a misbehaving but well-framed peer could send after the handshake.
+fn session_frame() -> impl Strategy<Value = Frame> {
+    prop_oneof![
+        (
+            near_channel(),
+            prop_oneof![Just(ChannelKind::Message), Just(ChannelKind::Stream)],
+            0u32..2000,
+            bytes(8)
+        )
+            .prop_map(|(channel, kind, window, target)| Frame::Open(Open {
+                channel,
+                kind,
+                window,
+                target,
+                metadata: Bytes::new()
+            })),
+        (near_channel(), 0u32..2000).prop_map(|(channel, window)| Frame::Accept { channel, window }),
+        (near_channel(), code()).prop_map(|(channel, code)| Frame::Refuse { channel, code }),
+        (near_channel(), bytes(600).prop_filter("non-empty", |b| !b.is_empty()))
+            .prop_map(|(channel, data)| Frame::Data { channel, data }),
+        (near_channel(), any::<u32>(), bytes(600)).prop_map(|(channel, correlation, payload)| Frame::Message {
+            channel,
+            correlation,
+            payload
+        }),
+        near_channel().prop_map(|channel| Frame::Fin { channel }),
+        (near_channel(), code()).prop_map(|(channel, code)| Frame::Reset { channel, code }),
+        (proptest::option::of(near_channel()), 1u32..5000)
+            .prop_map(|(channel, increment)| Frame::WindowUpdate { channel, increment }),
+        any::<u64>().prop_map(Frame::Ping),
+        any::<u64>().prop_map(Frame::Pong),
+        (code(), 0u32..10_000).prop_map(|(code, drain_ms)| Frame::GoAway { code, drain_ms }),
+    ]
+}
+
 fn code() -> impl Strategy<Value = ErrorCode> {
     any::<u32>().prop_map(ErrorCode::from_u32)
 }
@@ -112,16 +152,34 @@ proptest! {
     fn arbitrary_bytes_never_panic_and_end_cleanly(
         data in proptest::collection::vec(any::<u8>(), 0..2000),
         cut in 1usize..300,
-        state in 0u8..4,
+        state in 0u8..7,
     ) {
-        // In every state: hub before HELLO, agent before CHALLENGE, both established, with a channel open.
+        // In every state: hub before HELLO (0), agent before CHALLENGE (1),
+        // hub before PROOF (2), agent before CONFIRM (3), established (4),
+        // with a channel open (5), after a shutdown began (6).
         let mut pair = Builder::new().build();
-        let ch = match state {
-            0 | 1 => None,
-            2 => { pair.drive(); None }
-            _ => { pair.drive(); Some(pair.open_from_hub(ChannelKind::Stream)) }
+        let now = pair.now;
+        let mut wire = Vec::new();
+        let mut hop = |from: &mut Session, to: &mut Session| {
+            wire.clear();
+            let _ = from.poll_transmit(now, &mut wire);
+            to.handle_input(now, &wire);
         };
-        let target = if state == 1 { &mut pair.agent } else { &mut pair.hub };
+        if state == 2 || state == 3 {
+            hop(&mut pair.agent, &mut pair.hub);
+        }
+        if state == 3 {
+            hop(&mut pair.hub, &mut pair.agent);
+        }
+        let ch = match state {
+            4 => { pair.drive(); None }
+            5 | 6 => { pair.drive(); Some(pair.open_from_hub(ChannelKind::Stream)) }
+            _ => None,
+        };
+        if state == 6 {
+            pair.agent.shutdown(now, ErrorCode::Shutdown, std::time::Duration::from_secs(5));
+        }
+        let target = if state % 2 == 1 { &mut pair.agent } else { &mut pair.hub };
         for piece in data.chunks(cut) {
             target.handle_input(pair.now, piece);
         }
@@ -179,6 +237,65 @@ proptest! {
         }
         prop_assert_eq!(got_up, up);
         prop_assert_eq!(got_down, down);
+    }
+}
+
+proptest! {
+    #[test]
+    fn well_framed_nonsense_keeps_the_books_balanced(
+        frames in proptest::collection::vec((any::<bool>(), session_frame()), 1..40),
+        app in proptest::collection::vec(0u8..6, 40),
+    ) {
+        let mut b = Builder::new();
+        for c in [&mut b.agent_config, &mut b.hub_config] {
+            c.channel_window(1000).unwrap();
+            c.session_window(3000).unwrap();
+            c.max_channels(6).unwrap();
+            c.max_pending_opens(3).unwrap();
+        }
+        let mut pair = b.connect();
+        let s = pair.open_from_hub(ChannelKind::Stream);
+        let m = pair.open_from_hub(ChannelKind::Message);
+        let a = pair.agent.open_channel(ChannelKind::Stream, b"x", b"").unwrap();
+        pair.drive();
+        let mut wire = Vec::new();
+        for (i, (to_agent, frame)) in frames.iter().enumerate() {
+            wire.clear();
+            frame.encode(&mut wire);
+            let target = if *to_agent { &mut pair.agent } else { &mut pair.hub };
+            let was_closed = target.is_closed();
+            target.handle_input(pair.now, &wire);
+            target.check_invariants();
+            if target.is_closed() && !was_closed {
+                // A fault is answered with CLOSE, the last frame out.
+                let mut out = Vec::new();
+                let _ = target.poll_transmit(pair.now, &mut out);
+                let mut d = FrameDecoder::new(1 << 24, 1 << 16);
+                d.push(&out);
+                let mut last = None;
+                while let Ok(Some(raw)) = d.next_frame() {
+                    last = Some(raw.header.frame_type);
+                }
+                prop_assert_eq!(last, Some(crate::frame::FrameType::Close));
+            }
+            // The applications act too: read, write, accept, finish, reset.
+            let mut buf = [0u8; 300];
+            for side in [&mut pair.agent, &mut pair.hub] {
+                for ch in [s, m, a] {
+                    match app[i] {
+                        0 => { let _ = side.read(ch, &mut buf); }
+                        1 => { let _ = side.recv_message(ch); }
+                        2 => { let _ = side.send(ch, &buf); }
+                        3 => { let _ = side.send_message(ch, 1, &buf[..20]); }
+                        4 => { let _ = side.finish(ch); }
+                        _ => { let _ = side.accept(ChannelId::new(2 * i as u32 + 2).unwrap()); }
+                    }
+                }
+                side.check_invariants();
+            }
+            pair.step();
+        }
+        pair.run_for(std::time::Duration::from_secs(100));
     }
 }
 

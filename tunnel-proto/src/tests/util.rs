@@ -179,6 +179,8 @@ impl Pair {
         );
         moved |= deliver(&mut self.to_hub, &mut self.hub, self.now, self.record);
         moved |= deliver(&mut self.to_agent, &mut self.agent, self.now, self.record);
+        self.agent.check_invariants();
+        self.hub.check_invariants();
         while let Some(e) = self.agent.poll_event() {
             self.agent_events.push_back(e);
         }
