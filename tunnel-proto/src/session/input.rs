@@ -27,6 +27,9 @@ impl Session {
         }
         self.stats.bytes_received += data.len() as u64;
         let rest = self.fast_path(data);
+        if self.is_closed() {
+            return;
+        }
         self.decoder.push(rest);
         loop {
             let raw = match self.decoder.next_frame() {
@@ -104,7 +107,7 @@ impl Session {
         match frame {
             Frame::Close { code, reason } => self.on_close(code, reason),
             Frame::Hello(hello) => self.on_hello(&header, &raw.payload, hello),
-            Frame::Challenge(c) => self.on_challenge(now, &header, &raw.payload, c),
+            Frame::Challenge(c) => self.on_challenge(&header, &raw.payload, c),
             Frame::Proof(proof) => self.on_proof(now, proof),
             Frame::Confirm(confirm) => self.on_confirm(now, confirm),
             other => self.on_session_frame(now, other),
@@ -124,7 +127,10 @@ impl Session {
             }
             _ => SessionError::Remote { code, reason },
         };
-        self.close_with(error, b"");
+        // Nothing is sent after the peer's CLOSE.
+        self.control.clear();
+        self.pending_pong = None;
+        self.enter_closed(error);
     }
 
     // ---- Handshake ----
@@ -166,7 +172,7 @@ impl Session {
         });
     }
 
-    fn on_challenge(&mut self, now: Instant, header: &[u8; HEADER_LEN], payload: &[u8], c: Challenge) {
+    fn on_challenge(&mut self, header: &[u8; HEADER_LEN], payload: &[u8], c: Challenge) {
         let Some(Handshake::AgentHello {
             identity,
             hello,
@@ -196,7 +202,6 @@ impl Session {
             session: c.session,
             version: c.version,
         });
-        let _ = now;
     }
 
     fn on_proof(&mut self, now: Instant, proof: [u8; 32]) {

@@ -89,6 +89,8 @@ pub struct Session {
     idle_pending: bool,
     ping_seq: u64,
     ping_outstanding: Option<(u64, Instant)>,
+    /// The outstanding PING still waits in `control`; its time is set when sent.
+    ping_unsent: bool,
     goaway_sent: bool,
     goaway_received: bool,
     agent: Option<AgentId>,
@@ -170,6 +172,7 @@ impl Session {
             idle_pending: false,
             ping_seq: 0,
             ping_outstanding: None,
+            ping_unsent: false,
             goaway_sent: false,
             goaway_received: false,
             agent: None,
@@ -349,6 +352,7 @@ impl Session {
     fn send_ping(&mut self, now: Instant) {
         self.ping_seq += 1;
         self.ping_outstanding = Some((self.ping_seq, now));
+        self.ping_unsent = true;
         Frame::Ping(self.ping_seq).encode(&mut self.control);
     }
 
@@ -365,11 +369,7 @@ impl Session {
             }
             _ => Bytes::copy_from_slice(reason),
         };
-        if !matches!(error, SessionError::Remote { .. }) {
-            Frame::Close { code, reason }.encode(&mut self.control);
-        } else {
-            self.control.clear();
-        }
+        Frame::Close { code, reason }.encode(&mut self.control);
         self.enter_closed(error);
     }
 

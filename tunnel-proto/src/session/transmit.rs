@@ -24,6 +24,12 @@ impl Session {
         }
         out.extend_from_slice(&self.control);
         self.control.clear();
+        if std::mem::take(&mut self.ping_unsent) {
+            // The round trip is timed from when the PING leaves.
+            if let Some((_, sent)) = &mut self.ping_outstanding {
+                *sent = now;
+            }
+        }
         let mut freed = false;
         while out.len() - start < TRANSMIT_BATCH {
             let Some(id) = self.send_queue.pop_front() else { break };

@@ -207,6 +207,12 @@ fn no_common_version_is_reported_on_both_sides() {
     };
     assert_eq!(pair.hub.error(), Some(&expected));
     assert_eq!(pair.agent.error(), Some(&expected));
+    let mut after = Vec::new();
+    assert_eq!(
+        pair.agent.poll_transmit(pair.now, &mut after),
+        0,
+        "nothing is sent after the peer's CLOSE"
+    );
 }
 
 #[test]
