@@ -23,6 +23,12 @@ use bytes::Bytes;
 pub use event::{Event, Message, Stats};
 pub use handshake::{AgentIdentity, Start};
 
+/// `T` of the specification, for its worked example.
+#[cfg(test)]
+pub(crate) fn transcript_hash(hello: &[u8], challenge: &[u8]) -> [u8; 32] {
+    handshake::finish(handshake::transcript(&[hello, challenge]))
+}
+
 use self::channels::Channel;
 use self::flow::{RecvWindow, SendWindow};
 use self::handshake::Handshake;

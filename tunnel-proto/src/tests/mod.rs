@@ -8,3 +8,4 @@ mod handshake;
 mod liveness;
 mod malformed;
 mod properties;
+mod vectors;
