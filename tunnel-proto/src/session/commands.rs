@@ -97,32 +97,67 @@ impl Session {
     /// Queues bytes on a stream channel. Returns how many were taken (as many
     /// as credit and buffer space allow), or `Blocked` if none could be.
     pub fn send(&mut self, channel: ChannelId, data: &[u8]) -> Result<usize, SendError> {
+        self.send_with(channel, data.len(), |n| Bytes::copy_from_slice(&data[..n]))
+    }
+
+    /// Like [`Session::send`], without copying: the session keeps a slice
+    /// of `data` (the part taken).
+    pub fn send_bytes(&mut self, channel: ChannelId, data: Bytes) -> Result<usize, SendError> {
+        self.send_with(channel, data.len(), |n| data.slice(..n))
+    }
+
+    fn send_with(
+        &mut self,
+        channel: ChannelId,
+        len: usize,
+        take: impl FnOnce(usize) -> Bytes,
+    ) -> Result<usize, SendError> {
         let room = self.send_room(channel, ChannelKind::Stream)?;
-        let n = (data.len() as u64).min(room) as usize;
-        if n == 0 && !data.is_empty() {
+        let n = (len as u64).min(room) as usize;
+        if n == 0 && len > 0 {
             return Err(self.block(channel, 1));
         }
         if n > 0 {
-            self.enqueue(channel, Chunk::Data(Bytes::copy_from_slice(&data[..n])));
+            self.enqueue(channel, Chunk::Data(take(n)));
         }
         Ok(n)
     }
 
     /// Queues one message on a message channel, whole or not at all.
     pub fn send_message(&mut self, channel: ChannelId, correlation: u32, payload: &[u8]) -> Result<(), SendError> {
+        self.send_message_with(channel, correlation, payload.len(), || Bytes::copy_from_slice(payload))
+    }
+
+    /// Like [`Session::send_message`], without copying.
+    pub fn send_message_bytes(
+        &mut self,
+        channel: ChannelId,
+        correlation: u32,
+        payload: Bytes,
+    ) -> Result<(), SendError> {
+        self.send_message_with(channel, correlation, payload.len(), || payload)
+    }
+
+    fn send_message_with(
+        &mut self,
+        channel: ChannelId,
+        correlation: u32,
+        len: usize,
+        take: impl FnOnce() -> Bytes,
+    ) -> Result<(), SendError> {
         let room = self.send_room(channel, ChannelKind::Message)?;
-        let cost = (MESSAGE_OVERHEAD + payload.len()) as u64;
+        let cost = (MESSAGE_OVERHEAD + len) as u64;
         let max = self.max_message_cost(channel);
         if cost > max {
             return Err(SendError::TooLarge {
-                len: payload.len(),
+                len,
                 max: max.saturating_sub(4) as usize,
             });
         }
         if cost > room {
             return Err(self.block(channel, cost));
         }
-        self.enqueue(channel, Chunk::Message(correlation, Bytes::copy_from_slice(payload)));
+        self.enqueue(channel, Chunk::Message(correlation, take()));
         Ok(())
     }
 

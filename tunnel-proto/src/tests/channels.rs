@@ -372,3 +372,23 @@ fn finish_before_accept_is_held_until_accepted() {
     pair.drive();
     assert_eq!((pair.hub.channel_count(), pair.agent.channel_count()), (0, 0));
 }
+
+#[test]
+fn bytes_can_be_sent_without_copying() {
+    let mut pair = Pair::connected();
+    let s = pair.open_from_hub(ChannelKind::Stream);
+    let m = pair.open_from_hub(ChannelKind::Message);
+    let big = Bytes::from(vec![5u8; 300 * 1024]);
+    let taken = pair.hub.send_bytes(s, big.clone()).unwrap();
+    assert_eq!(taken, 256 * 1024, "only the window is taken; the caller keeps the rest");
+    pair.hub
+        .send_message_bytes(m, 3, Bytes::from_static(b"request"))
+        .unwrap();
+    pair.drive();
+    let (data, _) = read_all(&mut pair.agent, s);
+    assert_eq!(data.len(), taken);
+    assert_eq!(
+        pair.agent.recv_message(m).unwrap().unwrap().payload,
+        Bytes::from_static(b"request")
+    );
+}

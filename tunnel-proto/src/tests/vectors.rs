@@ -32,10 +32,19 @@ fn handshake_matches_the_specification_appendix() {
         Start::new(binding.clone(), Random([0x11; 32])),
         now,
     );
-    let mut hub = Session::hub(Config::default(), Arc::new(store), Start::new(binding, Random([0x22; 32])), now);
+    let mut hub = Session::hub(
+        Config::default(),
+        Arc::new(store),
+        Start::new(binding, Random([0x22; 32])),
+        now,
+    );
     let mut frames = Vec::new();
     for i in 0..4 {
-        let (from, to) = if i % 2 == 0 { (&mut agent, &mut hub) } else { (&mut hub, &mut agent) };
+        let (from, to) = if i % 2 == 0 {
+            (&mut agent, &mut hub)
+        } else {
+            (&mut hub, &mut agent)
+        };
         let mut wire = Vec::new();
         let _ = from.poll_transmit(now, &mut wire);
         to.handle_input(now, &wire);
