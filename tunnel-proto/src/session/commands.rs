@@ -361,7 +361,7 @@ impl Session {
             self.goaway_sent = true;
             let drain_ms = u32::try_from(drain.as_millis()).unwrap_or(u32::MAX);
             Frame::GoAway { code, drain_ms }.encode(&mut self.control);
-            self.timers.set(Timer::Drain, now + drain);
+            self.timers.set_after(Timer::Drain, now, drain);
             self.timers.clear(Timer::Idle);
             let pending: Vec<ChannelId> = self
                 .channels

@@ -48,8 +48,9 @@ impl Session {
         }
         self.advance(now);
         if self.is_established() {
-            self.timers.set(Timer::PeerTimeout, now + self.config.peer_timeout);
-            self.timers.set(Timer::KeepAlive, now + self.config.keepalive_interval);
+            self.timers.set_after(Timer::PeerTimeout, now, self.config.peer_timeout);
+            self.timers
+                .set_after(Timer::KeepAlive, now, self.config.keepalive_interval);
         }
     }
 
@@ -270,10 +271,11 @@ impl Session {
         self.version = version;
         self.agent = Some(agent.clone());
         self.timers.clear(Timer::Handshake);
-        self.timers.set(Timer::PeerTimeout, now + self.config.peer_timeout);
-        self.timers.set(Timer::KeepAlive, now + self.config.keepalive_interval);
+        self.timers.set_after(Timer::PeerTimeout, now, self.config.peer_timeout);
+        self.timers
+            .set_after(Timer::KeepAlive, now, self.config.keepalive_interval);
         if let Some(idle) = self.config.idle_timeout {
-            self.timers.set(Timer::Idle, now + idle);
+            self.timers.set_after(Timer::Idle, now, idle);
         }
         self.events.push_back(Event::Established {
             agent,

@@ -149,7 +149,7 @@ impl Session {
 
     fn new(role: Role, config: Config, start: Start, now: Instant) -> Session {
         let mut timers = Timers::default();
-        timers.set(Timer::Handshake, now + config.handshake_timeout);
+        timers.set_after(Timer::Handshake, now, config.handshake_timeout);
         Session {
             role,
             decoder: FrameDecoder::new(config.max_frame_size, config.max_handshake_size),
@@ -328,7 +328,8 @@ impl Session {
                     if self.ping_outstanding.is_none() {
                         self.send_ping(now);
                     }
-                    self.timers.set(Timer::KeepAlive, now + self.config.keepalive_interval);
+                    self.timers
+                        .set_after(Timer::KeepAlive, now, self.config.keepalive_interval);
                 }
                 Timer::Idle => self.shutdown(now, ErrorCode::Idle, std::time::Duration::ZERO),
                 Timer::Drain => {
@@ -350,7 +351,7 @@ impl Session {
                 self.config.idle_timeout,
                 self.channels.is_empty() && self.is_established(),
             ) {
-                self.timers.set(Timer::Idle, now + idle);
+                self.timers.set_after(Timer::Idle, now, idle);
             }
         }
     }

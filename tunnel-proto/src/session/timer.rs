@@ -35,8 +35,9 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
-        self.deadlines[timer as usize] = Some(at);
+    /// Sets `timer` to `now + after`; a time too far to represent means never.
+    pub(crate) fn set_after(&mut self, timer: Timer, now: Instant, after: std::time::Duration) {
+        self.deadlines[timer as usize] = now.checked_add(after);
     }
 
     pub(crate) fn clear(&mut self, timer: Timer) {

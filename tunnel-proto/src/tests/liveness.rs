@@ -87,3 +87,17 @@ fn closing_reports_once_and_later_calls_see_the_same_error() {
     assert_eq!(pair.hub.error(), Some(&expected));
     assert!(pair.hub.is_drained());
 }
+
+#[test]
+fn timeouts_too_long_to_represent_mean_never() {
+    let mut b = Builder::new();
+    for c in [&mut b.agent_config, &mut b.hub_config] {
+        c.keepalive_interval(Duration::MAX)
+            .peer_timeout(Duration::MAX)
+            .idle_timeout(Some(Duration::MAX));
+    }
+    let mut pair = b.connect();
+    pair.hub.shutdown(pair.now, ErrorCode::Shutdown, Duration::MAX);
+    pair.run_for(Duration::from_secs(3600));
+    assert!(pair.agent.is_closed() && pair.hub.is_closed());
+}
