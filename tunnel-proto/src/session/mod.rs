@@ -223,6 +223,11 @@ impl Session {
         self.agent.as_ref()
     }
 
+    /// The protocol version in use, once established.
+    pub fn version(&self) -> Option<u16> {
+        (self.version != 0).then_some(self.version)
+    }
+
     /// The session's id, once the hub has chosen it.
     pub fn session_id(&self) -> Option<SessionId> {
         self.session_id

@@ -1,7 +1,7 @@
 //! Flow control: stalls and resumes, per-channel violations, the session cap.
 
 use super::util::*;
-use crate::frame::{Frame, FrameType};
+use crate::frame::Frame;
 use crate::*;
 
 fn drain_reads(s: &mut Session, ch: ChannelId) -> usize {
@@ -64,12 +64,11 @@ fn a_channel_that_overruns_its_window_is_reset_not_the_session() {
     let mut pair = b.connect();
     let ch = pair.open_from_hub(ChannelKind::Stream);
     // Forge a DATA frame past the window, as a misbehaving hub would.
-    let mut frame = Vec::new();
-    Frame::Data {
+    let frame = Frame::Data {
         channel: ch,
         data: vec![0; 101].into(),
     }
-    .encode(&mut frame);
+    .to_vec();
     pair.agent.handle_input(pair.now, &frame);
     pair.step();
     let e = pair.agent_event(|e| matches!(e, Event::ChannelReset { .. })).unwrap();
@@ -93,12 +92,11 @@ fn overrunning_the_session_window_closes_the_session() {
     b.agent_config.session_window(100).unwrap();
     let mut pair = b.connect();
     let ch = pair.open_from_hub(ChannelKind::Stream);
-    let mut frame = Vec::new();
-    Frame::Data {
+    let frame = Frame::Data {
         channel: ch,
         data: vec![0; 101].into(),
     }
-    .encode(&mut frame);
+    .to_vec();
     pair.agent.handle_input(pair.now, &frame);
     assert_eq!(
         pair.agent.error(),
@@ -123,12 +121,11 @@ fn data_before_accept_is_a_flow_violation_of_that_channel() {
     let mut pair = Pair::connected();
     let ch = pair.hub.open_channel(ChannelKind::Stream, b"t", b"").unwrap();
     pair.drive();
-    let mut frame = Vec::new();
-    Frame::Data {
+    let frame = Frame::Data {
         channel: ch,
         data: vec![0; 1].into(),
     }
-    .encode(&mut frame);
+    .to_vec();
     pair.agent.handle_input(pair.now, &frame);
     assert!(pair
         .agent
@@ -140,12 +137,11 @@ fn data_before_accept_is_a_flow_violation_of_that_channel() {
 #[test]
 fn window_update_overflow_is_refused() {
     let mut pair = Pair::connected();
-    let mut frame = Vec::new();
-    Frame::WindowUpdate {
+    let frame = Frame::WindowUpdate {
         channel: None,
         increment: u32::MAX,
     }
-    .encode(&mut frame);
+    .to_vec();
     pair.agent.handle_input(pair.now, &frame);
     assert_eq!(
         pair.agent.error(),
@@ -184,8 +180,7 @@ fn messages_larger_than_half_a_window_are_refused_up_front() {
 fn data_after_fin_resets_the_channel() {
     let mut pair = Pair::connected();
     let ch = pair.open_from_hub(ChannelKind::Stream);
-    let mut frames = Vec::new();
-    Frame::Fin { channel: ch }.encode(&mut frames);
+    let mut frames = Frame::Fin { channel: ch }.to_vec();
     Frame::Data {
         channel: ch,
         data: vec![1].into(),
@@ -201,7 +196,6 @@ fn data_after_fin_resets_the_channel() {
             by_peer: false
         })
     );
-    let _ = FrameType::Data;
 }
 
 #[test]
@@ -210,19 +204,17 @@ fn many_tiny_frames_cost_no_more_memory_than_their_bytes() {
     let s = pair.open_from_hub(ChannelKind::Stream);
     let m = pair.open_from_hub(ChannelKind::Message);
     // 100 000 one-byte DATA frames and 20 000 empty messages, each in its own read.
-    let mut one = Vec::new();
-    Frame::Data {
+    let one = Frame::Data {
         channel: s,
         data: vec![1].into(),
     }
-    .encode(&mut one);
-    let mut empty = Vec::new();
-    Frame::Message {
+    .to_vec();
+    let empty = Frame::Message {
         channel: m,
         correlation: 9,
         payload: Default::default(),
     }
-    .encode(&mut empty);
+    .to_vec();
     for i in 0..100_000 {
         pair.agent.handle_input(pair.now, &one);
         if i % 5 == 0 {

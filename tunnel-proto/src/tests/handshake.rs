@@ -41,6 +41,10 @@ fn handshake_succeeds_and_both_sides_agree() {
     };
     assert_eq!(agent.as_str(), AGENT);
     assert_eq!(version, PROTOCOL_VERSION);
+    assert_eq!(
+        (pair.agent.version(), pair.hub.version()),
+        (Some(version), Some(version))
+    );
     assert_eq!(pair.agent.session_id(), Some(session));
     // Two round trips of 10 ms.
     assert!(pair.hub.poll_timeout().is_some());
@@ -231,11 +235,10 @@ fn highest_common_version_is_chosen() {
 #[test]
 fn channel_frames_before_the_handshake_are_a_violation() {
     let mut pair = Builder::new().build();
-    let mut open = Vec::new();
-    Frame::Fin {
+    let open = Frame::Fin {
         channel: ChannelId::new(1).unwrap(),
     }
-    .encode(&mut open);
+    .to_vec();
     pair.hub.handle_input(pair.now, &open);
     assert_eq!(
         pair.hub.error(),

@@ -95,12 +95,11 @@ fn wrong_channel_and_wrong_length_are_refused() {
 
 #[test]
 fn frames_for_channels_never_opened_are_violations() {
-    let mut bytes = Vec::new();
-    Frame::Data {
+    let bytes = Frame::Data {
         channel: ChannelId::new(4).unwrap(),
         data: vec![1].into(),
     }
-    .encode(&mut bytes);
+    .to_vec();
     let pair = established_agent_fed(&bytes);
     assert_eq!(
         pair.agent.error(),
@@ -113,15 +112,14 @@ fn frames_for_channels_never_opened_are_violations() {
 #[test]
 fn open_with_the_wrong_parity_or_a_reused_id_is_a_violation() {
     let open = |id: u32| {
-        let mut b = Vec::new();
-        Frame::Open(crate::frame::Open {
+        let b = Frame::Open(crate::frame::Open {
             channel: ChannelId::new(id).unwrap(),
             kind: ChannelKind::Stream,
             window: 10,
             target: Default::default(),
             metadata: Default::default(),
         })
-        .encode(&mut b);
+        .to_vec();
         b
     };
     // The hub may only open even ids.
@@ -141,8 +139,7 @@ fn open_with_the_wrong_parity_or_a_reused_id_is_a_violation() {
 
 #[test]
 fn handshake_frames_after_the_handshake_are_violations() {
-    let mut bytes = Vec::new();
-    Frame::Proof([0; 32]).encode(&mut bytes);
+    let bytes = Frame::Proof([0; 32]).to_vec();
     let pair = established_agent_fed(&bytes);
     assert_eq!(
         pair.agent.error(),
