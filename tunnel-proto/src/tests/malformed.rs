@@ -112,15 +112,14 @@ fn frames_for_channels_never_opened_are_violations() {
 #[test]
 fn open_with_the_wrong_parity_or_a_reused_id_is_a_violation() {
     let open = |id: u32| {
-        let b = Frame::Open(crate::frame::Open {
+        Frame::Open(crate::frame::Open {
             channel: ChannelId::new(id).unwrap(),
             kind: ChannelKind::Stream,
             window: 10,
             target: Default::default(),
             metadata: Default::default(),
         })
-        .to_vec();
-        b
+        .to_vec()
     };
     // The hub may only open even ids.
     let pair = established_agent_fed(&open(3));
