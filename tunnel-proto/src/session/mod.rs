@@ -254,6 +254,12 @@ impl Session {
         self.channels.values().map(|c| c.incoming.capacity()).sum::<usize>() + self.decoder.capacity()
     }
 
+    /// Jumps this side's next channel id, to reach id exhaustion in a test.
+    #[cfg(test)]
+    pub(crate) fn skip_channel_ids_to(&mut self, next: u64) {
+        self.next_local_id = next;
+    }
+
     /// Panics if the session's bookkeeping disagrees with itself.
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {

@@ -392,3 +392,74 @@ fn bytes_can_be_sent_without_copying() {
         Bytes::from_static(b"request")
     );
 }
+
+#[test]
+fn after_goaway_new_opens_from_the_peer_are_refused_with_shutdown() {
+    let mut pair = Pair::connected();
+    let _keep = pair.open_from_hub(ChannelKind::Stream);
+    let pending = pair.agent.open_channel(ChannelKind::Stream, b"t", b"").unwrap();
+    pair.drive();
+    // The hub shuts down with one channel waiting for its answer...
+    pair.hub
+        .shutdown(pair.now, ErrorCode::Shutdown, Duration::from_secs(30));
+    // ...and the agent, not yet told, opens another: it crosses the GOAWAY.
+    let crossing = pair.agent.open_channel(ChannelKind::Stream, b"t", b"").unwrap();
+    pair.drive();
+    let refused: Vec<Event> = pair
+        .agent_events
+        .drain(..)
+        .filter(|e| matches!(e, Event::ChannelRefused { .. }))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            Event::ChannelRefused {
+                channel: pending,
+                code: ErrorCode::Shutdown
+            },
+            Event::ChannelRefused {
+                channel: crossing,
+                code: ErrorCode::Shutdown
+            },
+        ]
+    );
+    assert!(pair.hub.is_established(), "the accepted channel still drains");
+}
+
+#[test]
+fn channel_ids_run_out_cleanly() {
+    let mut pair = Pair::connected();
+    pair.hub.skip_channel_ids_to(u64::from(u32::MAX) - 1);
+    let last = pair.hub.open_channel(ChannelKind::Stream, b"", b"").unwrap();
+    assert_eq!(last.value(), u32::MAX - 1);
+    assert_eq!(
+        pair.hub.open_channel(ChannelKind::Stream, b"", b""),
+        Err(OpenError::IdsExhausted)
+    );
+}
+
+#[test]
+fn calls_after_the_end_say_closed() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Message);
+    pair.hub.close(ErrorCode::Cancel, b"");
+    assert_eq!(pair.hub.accept(ch), Err(ChannelError::Closed));
+    assert_eq!(pair.hub.finish(ch), Err(ChannelError::Closed));
+    assert_eq!(pair.hub.reset(ch, ErrorCode::Cancel), Err(ChannelError::Closed));
+    assert_eq!(pair.hub.recv_message(ch), Err(ReadError::Closed));
+    assert_eq!(pair.hub.send_message(ch, 1, b""), Err(SendError::Closed));
+}
+
+#[test]
+fn settings_out_of_range_are_refused() {
+    let mut c = Config::default();
+    assert_eq!(c.max_frame_size(1023).unwrap_err().setting, "max_frame_size");
+    assert!(c.max_frame_size(1 << 24).is_err());
+    assert!(c.max_handshake_size(255).is_err());
+    assert!(c.max_channels(0).is_err());
+    assert!(c.max_pending_opens(0).is_err());
+    assert!(c.channel_window(0).is_err());
+    assert!(c.session_window(0).is_err());
+    assert!(c.max_send_buffer(0).is_err());
+    assert!(c.max_frame_size(1024).is_ok() && c.channel_window(1).is_ok());
+}

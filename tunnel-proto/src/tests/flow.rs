@@ -233,3 +233,51 @@ fn many_tiny_frames_cost_no_more_memory_than_their_bytes() {
     }
     assert_eq!(messages, 20_000);
 }
+
+#[test]
+fn the_send_buffer_caps_what_the_application_queues() {
+    let mut b = Builder::new();
+    b.hub_config.max_send_buffer(1000).unwrap();
+    let mut pair = b.connect();
+    let s = pair.open_from_hub(ChannelKind::Stream);
+    let m = pair.open_from_hub(ChannelKind::Message);
+    assert_eq!(
+        pair.hub.send(s, &[1; 5000]),
+        Ok(1000),
+        "credit allows more; the buffer does not"
+    );
+    assert_eq!(pair.hub.send(s, &[1; 10]), Err(SendError::Blocked));
+    assert_eq!(pair.hub.send_message(m, 1, &[0; 10]), Err(SendError::Blocked));
+    // Once transmitted, the buffer frees and both blocked channels hear of it.
+    pair.drive();
+    assert!(pair.hub_event(|e| *e == Event::Writable { channel: s }).is_some());
+    assert!(pair.hub_event(|e| *e == Event::Writable { channel: m }).is_some());
+    assert_eq!(pair.hub.send(s, &[1; 5000]), Ok(1000));
+    assert_eq!(
+        pair.hub.max_message_len(m),
+        Some(996),
+        "no message beyond the send buffer"
+    );
+}
+
+#[test]
+fn a_channel_window_update_past_the_limit_resets_that_channel() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    let update = Frame::WindowUpdate {
+        channel: Some(ch),
+        increment: u32::MAX,
+    }
+    .to_vec();
+    pair.hub.handle_input(pair.now, &update);
+    let reset = std::iter::from_fn(|| pair.hub.poll_event()).find(|e| matches!(e, Event::ChannelReset { .. }));
+    assert_eq!(
+        reset,
+        Some(Event::ChannelReset {
+            channel: ch,
+            code: ErrorCode::FlowControlError,
+            by_peer: false
+        })
+    );
+    assert!(pair.hub.is_established());
+}
