@@ -13,6 +13,12 @@ impl<'a> Reader<'a> {
     /// A reader over a PDU body, positioned after the function code byte.
     pub(crate) fn new(pdu: &'a [u8]) -> Result<(u8, Self), DecodeError> {
         let (&function, _) = pdu.split_first().ok_or(DecodeError::Empty)?;
+        if pdu.len() > MAX_PDU_LEN {
+            return Err(DecodeError::TooLong {
+                function,
+                len: pdu.len(),
+            });
+        }
         Ok((
             function,
             Reader {

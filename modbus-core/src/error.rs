@@ -67,6 +67,17 @@ pub enum DecodeError {
         /// Bytes present.
         got: usize,
     },
+    /// The PDU is longer than any Modbus PDU may be ([`crate::MAX_PDU_LEN`]
+    /// bytes), whatever its function. Checked before anything else, so a
+    /// PDU from a transport without Modbus's own length limits (a tunnel
+    /// message, say) cannot carry more than a serial line or MBAP could.
+    #[error("function {function:#04x}: PDU of {len} bytes is longer than 253")]
+    TooLong {
+        /// Function code byte.
+        function: u8,
+        /// Bytes received.
+        len: usize,
+    },
     /// Bytes follow the end of a complete PDU.
     #[error("function {function:#04x}: {extra} bytes after the end of the PDU")]
     TrailingBytes {
@@ -132,6 +143,7 @@ impl DecodeError {
             DecodeError::Empty => None,
             DecodeError::Truncated { function, .. }
             | DecodeError::TrailingBytes { function, .. }
+            | DecodeError::TooLong { function, .. }
             | DecodeError::ByteCount { function, .. }
             | DecodeError::Range { function, .. }
             | DecodeError::UnsupportedFunction { function }

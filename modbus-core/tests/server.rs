@@ -351,3 +351,43 @@ fn diagnostic_register_comes_from_the_model() {
         .unwrap();
     assert_eq!(&out[..n], &[0x88, 0x01]);
 }
+
+/// Found by the `response_pdu` fuzz target: a 271-byte device identification
+/// response decoded, although no Modbus PDU is longer than 253 bytes and it
+/// could not be encoded again. Decoders now refuse any longer PDU first.
+#[test]
+fn pdus_longer_than_253_bytes_are_refused() {
+    use outpost_modbus_core::{DecodeError, MAX_PDU_LEN};
+    let mut long = vec![0x87u8; 271];
+    long[..7].copy_from_slice(&[0x2B, 0x0E, 0x01, 0x09, 0x00, 0x00, 0x05]);
+    assert_eq!(
+        Response::decode(&long),
+        Err(DecodeError::TooLong {
+            function: 0x2B,
+            len: 271
+        })
+    );
+    // A custom request one byte too long, and one that fits.
+    let mut custom = vec![0x41u8; MAX_PDU_LEN + 1];
+    assert_eq!(
+        Request::decode(&custom),
+        Err(DecodeError::TooLong {
+            function: 0x41,
+            len: MAX_PDU_LEN + 1
+        })
+    );
+    custom.pop();
+    assert!(Request::decode(&custom).is_ok());
+    // The server answers a too-long request with 03, whatever its function.
+    let mut server = Server::new(Transport::Tcp);
+    let mut model = Ten::default();
+    let mut read = vec![0x03u8, 0x00, 0x00, 0x00, 0x01];
+    read.resize(MAX_PDU_LEN + 1, 0);
+    assert_eq!(
+        run_raw(&mut server, &mut model, 1, &read),
+        Some(exception(
+            FunctionCode::ReadHoldingRegisters,
+            ExceptionCode::IllegalDataValue
+        ))
+    );
+}

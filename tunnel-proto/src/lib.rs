@@ -92,6 +92,24 @@ mod session;
 #[cfg(test)]
 mod tests;
 
+/// Hooks for the fuzz targets in `fuzz/`; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::Session;
+
+    /// Panics if the session's bookkeeping (windows, queues, channel
+    /// states, timers) disagrees with itself.
+    pub fn check_invariants(session: &Session) {
+        session.check_invariants();
+    }
+
+    /// Bytes of memory the session holds for received data.
+    pub fn receive_memory(session: &Session) -> usize {
+        session.receive_memory()
+    }
+}
+
 pub use code::ErrorCode;
 pub use config::{Config, ConfigError, PROTOCOL_VERSION};
 pub use credentials::{Credential, CredentialStore, MemoryCredentials};

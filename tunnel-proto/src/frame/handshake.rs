@@ -12,7 +12,7 @@ pub const MAC_LEN: usize = 32;
 /// The first bytes of every HELLO.
 pub(crate) const MAGIC: [u8; 8] = *b"OPTUNNEL";
 /// The most versions a HELLO may offer.
-pub(crate) const MAX_VERSIONS: usize = 16;
+pub const MAX_VERSIONS: usize = 16;
 /// The smallest frame-size limit a peer may announce.
 pub const MIN_FRAME_LIMIT: u32 = 1024;
 
@@ -21,7 +21,8 @@ pub const MIN_FRAME_LIMIT: u32 = 1024;
 /// `magic(8) count(1) versions(2*count) max_frame(4) session_window(4) nonce(32) id_len(1) id`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
-    /// Versions the agent speaks, in its order of preference.
+    /// Versions the agent speaks, in its order of preference: 1 to
+    /// [`MAX_VERSIONS`]. Encoding sends only the first [`MAX_VERSIONS`].
     pub versions: Vec<u16>,
     /// The largest frame payload the agent accepts.
     pub max_frame: u32,

@@ -29,7 +29,7 @@ pub use channel::Open;
 pub(crate) use data::encode_message;
 pub use data::MESSAGE_OVERHEAD;
 pub use decoder::{FrameDecoder, RawFrame};
-pub use handshake::{Challenge, Hello, MAC_LEN, MIN_FRAME_LIMIT, NONCE_LEN};
+pub use handshake::{Challenge, Hello, MAC_LEN, MAX_VERSIONS, MIN_FRAME_LIMIT, NONCE_LEN};
 
 use crate::code::ErrorCode;
 use crate::id::ChannelId;
@@ -340,7 +340,7 @@ pub enum Frame {
     Close {
         /// Why.
         code: ErrorCode,
-        /// Diagnostic detail, at most [`MAX_REASON_LEN`] bytes.
+        /// Diagnostic detail, at most [`MAX_REASON_LEN`] bytes; encoding sends only the first [`MAX_REASON_LEN`].
         reason: Bytes,
     },
 }

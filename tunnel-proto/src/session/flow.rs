@@ -79,7 +79,7 @@ impl RecvWindow {
     }
 
     /// Window, credit the peer still has, and consumed bytes not yet returned.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn parts(&self) -> (u64, u64, u64) {
         (self.window.into(), self.allowed, self.unreturned)
     }

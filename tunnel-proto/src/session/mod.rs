@@ -249,7 +249,7 @@ impl Session {
     }
 
     /// Memory held for received data: channel buffers and the decoder.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn receive_memory(&self) -> usize {
         self.channels.values().map(|c| c.incoming.capacity()).sum::<usize>() + self.decoder.capacity()
     }
@@ -261,7 +261,7 @@ impl Session {
     }
 
     /// Panics if the session's bookkeeping disagrees with itself.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn check_invariants(&self) {
         use channels::State;
         if self.is_closed() {

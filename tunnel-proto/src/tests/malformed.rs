@@ -176,3 +176,24 @@ fn a_peer_that_never_reads_refusals_is_cut_off() {
     pair.agent.handle_input(pair.now, &flood);
     assert_eq!(pair.agent.error(), Some(&SessionError::Violation(Violation::Backlog)));
 }
+
+/// Found by the `roundtrip_tunnel` fuzz target: a HELLO built with more
+/// versions than the frame carries lost the extra ones silently, undocumented.
+/// The limit is now public and documented; the first `MAX_VERSIONS` are sent.
+#[test]
+fn hello_sends_at_most_max_versions() {
+    use crate::frame::{FrameDecoder, Hello, MAX_VERSIONS};
+    let hello = Hello {
+        versions: (1..=MAX_VERSIONS as u16 + 1).collect(),
+        max_frame: 1024,
+        session_window: 65536,
+        nonce: [7; 32],
+        agent: AgentId::new("plant-7").unwrap(),
+    };
+    let mut d = FrameDecoder::new(1 << 16, 1 << 16);
+    d.push(&Frame::Hello(hello.clone()).to_vec());
+    let Frame::Hello(back) = Frame::decode(d.next_frame().unwrap().unwrap()).unwrap() else {
+        panic!("not a HELLO");
+    };
+    assert_eq!(back.versions, hello.versions[..MAX_VERSIONS]);
+}
