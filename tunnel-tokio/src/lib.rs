@@ -1,7 +1,11 @@
 //! Tokio adapters of Outpost: TLS, the agent and hub drivers, Modbus gateways,
 //! and an async Modbus client and server over `outpost-modbus-core`.
 //!
-//! This crate is being built; it holds no public API yet.
+//! Built so far: [`binding`], the Modbus application profile of the tunnel
+//! (pure encode and decode, no IO). The drivers, agent, hub and gateways
+//! follow.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod binding;
