@@ -542,14 +542,18 @@ fn rtu_round_trip<P: outpost_modbus_core::Encode + core::fmt::Debug>(unit: UnitI
         // RTU has no length field: codes without a length rule, and
         // multi-word diagnostics, are not framed (see frame::rtu).
         other => assert!(
-            !rtu_framable(&pdu_bytes[..len], direction),
+            !rtu_framable(unit, &pdu_bytes[..len], direction),
             "{pdu:?} as RTU decoded to {other:?}"
         ),
     }
 }
 
 /// Whether the RTU decoder is meant to frame this PDU on its own.
-fn rtu_framable(pdu: &[u8], direction: Direction) -> bool {
+fn rtu_framable(unit: UnitId, pdu: &[u8], direction: Direction) -> bool {
+    // No response comes from unit 0 (a broadcast is never answered).
+    if direction == Direction::Response && unit.is_broadcast() {
+        return false;
+    }
     match pdu[0] & 0x7F {
         // Diagnostics: one data word on RTU.
         0x08 => pdu.len() == 5 || pdu[0] & 0x80 != 0,

@@ -477,3 +477,32 @@ fn malformed_requests_are_typed_errors() {
     assert!(Response::decode(&[0x10, 0x00]).is_err());
     assert!(Response::decode(&[0x03, 0xFA, 0x00]).is_err());
 }
+
+/// No device answers a broadcast, so no response frame starts with unit 0:
+/// a 0x00 of line noise before an answer must not hold the decoder waiting
+/// for a frame that never comes (found by the async RTU client's tests).
+#[test]
+fn rtu_responses_never_start_at_unit_0() {
+    let mut buf = [0u8; 256];
+    let n = rtu::encode(UnitId(0x11), &[0x06u8, 0x00, 0x09, 0x00, 0x63][..], &mut buf).unwrap();
+    let mut line = vec![0x00];
+    line.extend_from_slice(&buf[..n]);
+    // Read as unit 0, function 0x11, byte count 6, it would need 11 bytes.
+    match RtuDecoder::new(Direction::Response).decode(&line).unwrap() {
+        Decoded::Frame {
+            frame,
+            skipped,
+            consumed,
+        } => {
+            assert_eq!((skipped, consumed), (1, line.len()));
+            assert_eq!(frame.unit, UnitId(0x11));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Requests to unit 0 are broadcasts and still frame.
+    let n = rtu::encode(UnitId(0), &[0x06u8, 0x00, 0x09, 0x00, 0x63][..], &mut buf).unwrap();
+    assert!(matches!(
+        RtuDecoder::new(Direction::Request).decode(&buf[..n]),
+        Ok(Decoded::Frame { .. })
+    ));
+}

@@ -2,10 +2,11 @@
 //! and an async Modbus client and server over `outpost-modbus-core`.
 //!
 //! Built so far: [`binding`], the Modbus application profile of the tunnel
-//! (pure encode and decode, no IO). The drivers, agent, hub and gateways
-//! follow.
+//! (pure encode and decode, no IO), and [`modbus`], an async Modbus client
+//! and server. The tunnel drivers, agent, hub and gateways follow.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod binding;
+pub mod modbus;

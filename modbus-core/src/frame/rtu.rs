@@ -171,6 +171,10 @@ fn candidate(direction: Direction, buf: &[u8]) -> Candidate {
     let Some(&function) = buf.get(1) else {
         return Candidate::NeedMore;
     };
+    // A broadcast (unit 0) is never answered: no response starts with it.
+    if direction == Direction::Response && buf[0] == 0 {
+        return Candidate::Invalid;
+    }
     let pdu = &buf[1..];
     let rule = match (direction, function) {
         (_, 0) | (Direction::Request, 0x80..=0xFF) => return Candidate::Invalid,

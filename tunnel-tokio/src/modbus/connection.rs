@@ -1,0 +1,302 @@
+//! The task behind a [`super::Client`]: connects on demand, writes
+//! requests, matches answers, and fails every request by its deadline.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use outpost_modbus_core::client::Matched;
+use outpost_modbus_core::frame::rtu::{self, Decoded, Direction, RtuDecoder};
+use outpost_modbus_core::frame::{mbap, rtu::RtuFrame};
+use outpost_modbus_core::{Expectation, Transactions, UnitId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, timeout_at, Instant};
+use tracing::{debug, warn};
+
+use super::client::{ClientBuilder, MAX_IN_FLIGHT};
+use super::error::ClientError;
+
+/// How the client frames requests on the TCP stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// MBAP: transaction ids, many in flight.
+    Tcp,
+    /// RTU frames with CRC through a serial gateway: one at a time.
+    RtuOverTcp,
+}
+
+/// One request handed to the connection task.
+pub(super) struct Call {
+    pub(super) unit: UnitId,
+    pub(super) pdu: Bytes,
+    pub(super) expect: Expectation,
+    pub(super) deadline: Instant,
+    pub(super) reply: oneshot::Sender<Result<Bytes, ClientError>>,
+}
+
+impl Call {
+    fn answer(self, result: Result<Bytes, ClientError>) {
+        // The caller may have given up; nothing to do then.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs until every [`super::Client`] handle is dropped.
+pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>) {
+    let mut next: Option<Call> = None;
+    loop {
+        let call = match next.take() {
+            Some(call) => call,
+            None => match rx.recv().await {
+                Some(call) => call,
+                None => return,
+            },
+        };
+        if call.reply.is_closed() {
+            continue;
+        }
+        if call.deadline <= Instant::now() {
+            call.answer(Err(ClientError::Expired));
+            continue;
+        }
+        let attempt_end = call.deadline.min(Instant::now() + config.connect_timeout);
+        let stream = match timeout_at(attempt_end, TcpStream::connect(&config.address)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                debug!(address = %config.address, error = %e, "modbus connect failed");
+                call.answer(Err(ClientError::Connect(e)));
+                continue;
+            }
+            Err(_) => {
+                let e = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+                call.answer(Err(ClientError::Connect(e)));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        debug!(address = %config.address, "modbus connected");
+        let outcome = match config.framing {
+            Framing::Tcp => tcp(stream, call, &mut rx, config.max_in_flight.clamp(1, MAX_IN_FLIGHT)).await,
+            Framing::RtuOverTcp => rtu_over_tcp(stream, call, &mut rx, config.rtu_silence).await,
+        };
+        match outcome {
+            Ended::Closed => return,
+            Ended::Broken(pending) => next = pending,
+        }
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    /// Every handle is gone.
+    Closed,
+    /// The connection broke; a request taken but not yet sent goes on.
+    Broken(Option<Call>),
+}
+
+/// Replies to every waiter with an error made by `error`.
+fn fail_all(waiters: &mut HashMap<u16, Call>, error: impl Fn() -> ClientError) {
+    for (_, call) in waiters.drain() {
+        call.answer(Err(error()));
+    }
+}
+
+fn lost(e: &io::Error) -> impl Fn() -> ClientError + '_ {
+    move || ClientError::ConnectionLost(io::Error::new(e.kind(), e.to_string()))
+}
+
+async fn tcp(stream: TcpStream, first: Call, rx: &mut mpsc::Receiver<Call>, max_in_flight: usize) -> Ended {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut tracker: Transactions<Instant, MAX_IN_FLIGHT> = Transactions::new();
+    let mut waiters: HashMap<u16, Call> = HashMap::new();
+    let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);
+    let mut frame = [0u8; mbap::MAX_ADU_LEN];
+    let mut next = Some(first);
+    let mut open = true;
+    loop {
+        if let Some(call) = next.take() {
+            if call.reply.is_closed() {
+                continue;
+            }
+            if call.deadline <= Instant::now() {
+                call.answer(Err(ClientError::Expired));
+                continue;
+            }
+            let Ok(header) = tracker.start_with_deadline(call.unit, call.expect, call.deadline) else {
+                // Not reached: calls are taken only below the limit.
+                next = Some(call);
+                continue;
+            };
+            let n = match mbap::encode(header, &call.pdu[..], &mut frame) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tracker.cancel(header.transaction_id);
+                    call.answer(Err(ClientError::Encode(e)));
+                    continue;
+                }
+            };
+            if let Err(e) = wr.write_all(&frame[..n]).await {
+                call.answer(Err(lost(&e)()));
+                fail_all(&mut waiters, lost(&e));
+                return Ended::Broken(None);
+            }
+            waiters.insert(header.transaction_id, call);
+            continue;
+        }
+        if !open && waiters.is_empty() {
+            return Ended::Closed;
+        }
+        let deadline = tracker.poll_timeout();
+        tokio::select! {
+            call = rx.recv(), if open && tracker.in_flight() < max_in_flight => match call {
+                Some(call) => next = Some(call),
+                None => open = false,
+            },
+            read = rd.read_buf(&mut buf) => {
+                let error = match read {
+                    Ok(0) => io::Error::new(io::ErrorKind::UnexpectedEof, "the device closed the connection"),
+                    Err(e) => e,
+                    Ok(_) => {
+                        match deliver_tcp(&mut buf, &mut tracker, &mut waiters) {
+                            Ok(()) => continue,
+                            Err(e) => {
+                                warn!(error = %e, "modbus framing error; dropping the connection");
+                                fail_all(&mut waiters, || ClientError::Framing(e));
+                                return Ended::Broken(None);
+                            }
+                        }
+                    }
+                };
+                debug!(error = %error, "modbus connection lost");
+                fail_all(&mut waiters, lost(&error));
+                return Ended::Broken(None);
+            }
+            () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                let now = Instant::now();
+                while let Some(id) = tracker.poll_expired(now) {
+                    if let Some(call) = waiters.remove(&id) {
+                        call.answer(Err(ClientError::Timeout));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Hands every whole frame in `buf` to its waiter.
+fn deliver_tcp(
+    buf: &mut BytesMut,
+    tracker: &mut Transactions<Instant, MAX_IN_FLIGHT>,
+    waiters: &mut HashMap<u16, Call>,
+) -> Result<(), outpost_modbus_core::FrameError> {
+    while let Some(frame) = mbap::decode(buf)? {
+        let len = frame.len();
+        match tracker.handle_frame(frame) {
+            Matched::Response { transaction_id, result } => {
+                let answer = result
+                    .map(|_| Bytes::copy_from_slice(frame.pdu))
+                    .map_err(ClientError::InvalidResponse);
+                if let Some(call) = waiters.remove(&transaction_id) {
+                    call.answer(answer);
+                }
+            }
+            Matched::Late { transaction_id } | Matched::Stray { transaction_id } => {
+                debug!(transaction_id, "modbus answer to no request in flight, dropped");
+            }
+        }
+        buf.advance(len);
+    }
+    Ok(())
+}
+
+async fn rtu_over_tcp(stream: TcpStream, first: Call, rx: &mut mpsc::Receiver<Call>, silence: Duration) -> Ended {
+    let (mut rd, mut wr) = stream.into_split();
+    let decoder = RtuDecoder::new(Direction::Response);
+    let mut buf = BytesMut::with_capacity(2 * rtu::MAX_ADU_LEN);
+    let mut frame = [0u8; rtu::MAX_ADU_LEN];
+    let mut next = Some(first);
+    loop {
+        let call = match next.take() {
+            Some(call) => call,
+            None => match rx.recv().await {
+                Some(call) => call,
+                None => return Ended::Closed,
+            },
+        };
+        if call.reply.is_closed() {
+            continue;
+        }
+        if call.deadline <= Instant::now() {
+            call.answer(Err(ClientError::Expired));
+            continue;
+        }
+        let n = match rtu::encode(call.unit, &call.pdu[..], &mut frame) {
+            Ok(n) => n,
+            Err(e) => {
+                call.answer(Err(ClientError::Encode(e)));
+                continue;
+            }
+        };
+        // Whatever arrived since the last answer is stale.
+        buf.clear();
+        if let Err(e) = wr.write_all(&frame[..n]).await {
+            call.answer(Err(lost(&e)()));
+            return Ended::Broken(None);
+        }
+        let answer = loop {
+            match decoder.decode(&buf) {
+                Ok(Decoded::Frame {
+                    frame: RtuFrame { unit, pdu },
+                    consumed,
+                    ..
+                }) => {
+                    let answer = (unit == call.unit).then(|| {
+                        call.expect
+                            .check(pdu)
+                            .map(|_| Bytes::copy_from_slice(pdu))
+                            .map_err(ClientError::InvalidResponse)
+                    });
+                    buf.advance(consumed);
+                    match answer {
+                        Some(answer) => break Ok(answer),
+                        None => continue,
+                    }
+                }
+                Ok(Decoded::NeedMore { skipped }) => buf.advance(skipped),
+                Err(outpost_modbus_core::FrameError::Noise { discarded }) => buf.advance(discarded),
+                Err(e) => break Err(e),
+            }
+            // Serial framing ends with a silence: bytes that start no frame
+            // and are followed by silence were noise.
+            let wait = if buf.is_empty() {
+                call.deadline
+            } else {
+                call.deadline.min(Instant::now() + silence)
+            };
+            match timeout_at(wait, rd.read_buf(&mut buf)).await {
+                Err(_) if wait < call.deadline => buf.advance(1),
+                Err(_) => break Ok(Err(ClientError::Timeout)),
+                Ok(Ok(0)) => {
+                    let e = io::Error::new(io::ErrorKind::UnexpectedEof, "the gateway closed the connection");
+                    call.answer(Err(lost(&e)()));
+                    return Ended::Broken(None);
+                }
+                Ok(Err(e)) => {
+                    call.answer(Err(lost(&e)()));
+                    return Ended::Broken(None);
+                }
+                Ok(Ok(_)) => {}
+            }
+        };
+        match answer {
+            Ok(result) => call.answer(result),
+            Err(e) => {
+                call.answer(Err(ClientError::Framing(e)));
+                return Ended::Broken(None);
+            }
+        }
+    }
+}

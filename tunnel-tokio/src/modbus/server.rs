@@ -1,0 +1,153 @@
+//! An async Modbus TCP server over a user's data model.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use outpost_modbus_core::frame::mbap;
+use outpost_modbus_core::server::{DataModel, Server as Dispatcher};
+use outpost_modbus_core::Transport;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+/// Settings of a [`Server`].
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    max_connections: usize,
+    idle_timeout: Duration,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            max_connections: 32,
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Clients served at once (32); a connection past it is closed at once.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// A connection silent this long is closed (120 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Accepts clients on `listener` and answers them from `model` until
+    /// the returned future is dropped (which also ends every connection).
+    pub async fn serve<M>(self, listener: TcpListener, model: Arc<Mutex<M>>) -> io::Result<()>
+    where
+        M: DataModel + Send + 'static,
+    {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = accepted?;
+                    if connections.len() >= self.max_connections {
+                        warn!(%peer, limit = self.max_connections, "modbus server full; connection closed");
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let model = Arc::clone(&model);
+                    let idle = self.idle_timeout;
+                    connections.spawn(async move {
+                        if let Err(e) = serve_connection(stream, model, idle).await {
+                            debug!(%peer, error = %e, "modbus connection ended");
+                        }
+                    });
+                }
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    }
+}
+
+/// An async Modbus TCP server: each connection's requests are answered in
+/// order from a shared data model.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use std::sync::{Arc, Mutex};
+/// use outpost_modbus_core::server::DataModel;
+/// use outpost_tunnel_tokio::modbus::Server;
+///
+/// struct Device;
+/// impl DataModel for Device {}
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// Server::builder().serve(listener, Arc::new(Mutex::new(Device))).await
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// Settings, to start serving with [`ServerBuilder::serve`].
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Binds `address` and serves `model` with default settings.
+    pub async fn bind<M>(address: SocketAddr, model: Arc<Mutex<M>>) -> io::Result<()>
+    where
+        M: DataModel + Send + 'static,
+    {
+        let listener = TcpListener::bind(address).await?;
+        info!(address = %listener.local_addr()?, "modbus server listening");
+        ServerBuilder::default().serve(listener, model).await
+    }
+}
+
+/// Answers the Modbus TCP requests on one connection until it closes, it
+/// breaks the framing, or it is silent for `idle`.
+pub(crate) async fn serve_connection<M, S>(mut stream: S, model: Arc<Mutex<M>>, idle: Duration) -> io::Result<()>
+where
+    M: DataModel + Send + ?Sized,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut dispatcher = Dispatcher::new(Transport::Tcp);
+    let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);
+    let mut out = [0u8; mbap::MAX_ADU_LEN];
+    loop {
+        loop {
+            let frame = match mbap::decode(&buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            };
+            let len = frame.len();
+            let answer = {
+                let mut model = model.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                dispatcher.handle(&mut *model, frame.header.unit, frame.pdu, &mut out[mbap::HEADER_LEN..])
+            };
+            match answer {
+                Ok(Some(n)) => {
+                    let mut reply = [0u8; mbap::MAX_ADU_LEN];
+                    let n = mbap::encode(frame.header, &out[mbap::HEADER_LEN..mbap::HEADER_LEN + n], &mut reply)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    buf.advance(len);
+                    stream.write_all(&reply[..n]).await?;
+                }
+                Ok(None) => buf.advance(len),
+                Err(e) => return Err(io::Error::other(e)),
+            }
+        }
+        match tokio::time::timeout(idle, stream.read_buf(&mut buf)).await {
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle")),
+            Ok(Ok(0)) => return Ok(()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+}
