@@ -8,5 +8,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod binding;
+mod driver;
+pub mod hub;
 pub mod modbus;
+pub mod tls;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use outpost_modbus_core::frame::rtu::{self, Decoded, Direction, RtuDecoder};
 use outpost_modbus_core::server::Server as Dispatcher;
 use outpost_modbus_core::{ExceptionCode, Transport, UnitId};
-use outpost_tunnel_tokio::modbus::{Client, ClientError, Sent, Server};
+use outpost_tunnel_tokio::modbus::{Client, ClientError, Requests, Sent, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

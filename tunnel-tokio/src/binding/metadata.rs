@@ -61,7 +61,7 @@ impl std::fmt::Display for Principal {
 }
 
 /// The OPEN metadata of a Modbus channel (section 12.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChannelMetadata {
     /// The role whose rules apply.
     pub role: Role,

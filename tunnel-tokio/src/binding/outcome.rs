@@ -35,8 +35,8 @@ pub enum Outcome<'a> {
     Busy,
     /// The budget ran out before the request could be sent.
     Expired,
-    /// The PDU is not a valid request (exception 01 or 03), or a write was
-    /// marked as a retry; nothing was sent.
+    /// The PDU is not a valid request (exception 01, 02 or 03, as a device
+    /// would answer it), or a write was marked as a retry; nothing was sent.
     Malformed(ExceptionCode),
 }
 
@@ -168,7 +168,7 @@ impl<'a> Outcome<'a> {
             code::UNREACHABLE => empty(Outcome::Unreachable),
             code::BUSY => empty(Outcome::Busy),
             code::EXPIRED => empty(Outcome::Expired),
-            code::MALFORMED => exception(&[0x01, 0x03]).map(Outcome::Malformed),
+            code::MALFORMED => exception(&[0x01, 0x02, 0x03]).map(Outcome::Malformed),
             // A future outcome: treat as "no answer", never as "not sent".
             _ => Ok(Outcome::NoAnswer),
         }

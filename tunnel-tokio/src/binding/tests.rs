@@ -203,10 +203,10 @@ fn outcome_refusals_and_unknown_codes() {
         })
     );
     assert_eq!(
-        Outcome::decode(&[0x02, 0x06, 0x02]),
+        Outcome::decode(&[0x02, 0x06, 0x04]),
         Err(BindingError::Detail {
             outcome: 6,
-            exception: 2
+            exception: 4
         })
     );
     assert!(matches!(

@@ -39,6 +39,28 @@ pub enum ClientError {
     /// The device sent bytes that are not Modbus framing; the connection was dropped.
     #[error("the device broke the framing: {0}")]
     Framing(outpost_modbus_core::FrameError),
+    /// The agent's policy refused the request for this role (exception 01,
+    /// 02, or 0A for a unit the device does not serve); nothing was sent.
+    #[error("denied by the agent's policy (exception {0:?})")]
+    Denied(ExceptionCode),
+    /// The agent could not reach the device; nothing was sent.
+    #[error("the agent cannot reach the device")]
+    Unreachable,
+    /// The device's queue at the agent is full; nothing was sent.
+    #[error("the device is busy at the agent")]
+    Busy,
+    /// The tunnel broke, or gave no outcome in time, after a request that
+    /// changes the device left: whether it took effect is unknown. Such a
+    /// request is never re-sent on its own.
+    #[error("the outcome is unknown: the tunnel broke after the request left")]
+    OutcomeUnknown,
+    /// No session with the agent is up.
+    #[error("agent {0} is not connected")]
+    NoAgent(String),
+    /// The agent refused the channel (an unknown device, or a profile it
+    /// does not speak).
+    #[error("the agent refused the channel: {0}")]
+    Refused(outpost_tunnel_proto::ErrorCode),
     /// Unit 0 on RTU is a broadcast, which no device answers; this client
     /// does not send broadcasts.
     #[error("unit 0 is a broadcast on RTU and gets no answer")]
@@ -64,12 +86,20 @@ impl ClientError {
     pub fn delivery(&self) -> Sent {
         match self {
             ClientError::Exception(_) | ClientError::InvalidResponse(_) => Sent::Yes,
-            ClientError::Timeout | ClientError::ConnectionLost(_) | ClientError::Framing(_) => Sent::Maybe,
+            ClientError::Timeout
+            | ClientError::ConnectionLost(_)
+            | ClientError::Framing(_)
+            | ClientError::OutcomeUnknown => Sent::Maybe,
             ClientError::Encode(_)
             | ClientError::InvalidRequest(_)
             | ClientError::Connect(_)
             | ClientError::Expired
             | ClientError::Broadcast
+            | ClientError::Denied(_)
+            | ClientError::Unreachable
+            | ClientError::Busy
+            | ClientError::NoAgent(_)
+            | ClientError::Refused(_)
             | ClientError::Closed => Sent::No,
         }
     }

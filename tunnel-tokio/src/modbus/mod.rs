@@ -9,8 +9,10 @@
 mod client;
 mod connection;
 mod error;
+mod requests;
 mod server;
 
-pub use client::{Answer, Client, ClientBuilder, MAX_IN_FLIGHT};
+pub use client::{Client, ClientBuilder, MAX_IN_FLIGHT};
 pub use error::{ClientError, Sent};
+pub use requests::{Answer, Requests};
 pub use server::{Server, ServerBuilder};

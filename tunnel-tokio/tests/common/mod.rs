@@ -1,6 +1,8 @@
 //! A device for the tests: 100 of each table, values from their addresses.
 #![allow(dead_code)]
 
+pub(crate) mod pki;
+
 use std::sync::{Arc, Mutex};
 
 use outpost_modbus_core::server::DataModel;

@@ -1,0 +1,371 @@
+//! The agent: runs on the plant network, listens on nothing, dials the hub,
+//! and serves the hub's Modbus requests from the plant's devices under its
+//! own access policy.
+//!
+//! It reconnects forever, from the first attempt on, with exponential
+//! backoff and full jitter up to a cap. Each request is checked against the
+//! local policy for the role of its channel (deny by default), then queued
+//! for its device (bounded, with a limit of requests in flight per device)
+//! and answered within the hub's budget. Nothing the hub sends widens the
+//! policy.
+
+mod device;
+mod serve;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_modbus_core::access::Policy;
+use outpost_tunnel_proto::{AgentId, AgentIdentity, Config, Random, Secret, Session, Start};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use device::Device;
+use device::DeviceRuntime;
+
+use crate::driver::{drive, Ended};
+use crate::tls::{channel_binding, provider, AgentTls, TlsError};
+
+/// Why an agent could not be built.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A required setting is missing.
+    #[error("the agent needs {0}")]
+    Missing(&'static str),
+    /// Two devices have the same name.
+    #[error("device {0} is configured twice")]
+    DuplicateDevice(String),
+}
+
+/// Counters of an agent, readable at any time.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connects: AtomicU64,
+    pub(crate) sessions: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) answered: AtomicU64,
+    pub(crate) denials: AtomicU64,
+}
+
+/// A snapshot of an agent's counters.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Connection attempts to the hub.
+    pub connects: u64,
+    /// Sessions established with the hub.
+    pub sessions: u64,
+    /// Requests received from the hub.
+    pub requests: u64,
+    /// Requests the devices answered (normal responses and device exceptions).
+    pub answered: u64,
+    /// Requests the local policy refused.
+    pub denials: u64,
+}
+
+/// Everything a running agent shares between its tasks.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    hub: String,
+    tls: AgentTls,
+    id: AgentId,
+    secret: Secret,
+    config: Config,
+    pub(crate) policy: Policy,
+    pub(crate) devices: HashMap<String, Arc<DeviceRuntime>>,
+    backoff: (Duration, Duration),
+    connect_timeout: Duration,
+    pub(crate) counters: Counters,
+    connected: watch::Sender<bool>,
+}
+
+/// Settings of an [`Agent`].
+#[derive(Debug, Default)]
+pub struct AgentBuilder {
+    hub: Option<String>,
+    tls: Option<AgentTls>,
+    identity: Option<(AgentId, Secret)>,
+    config: Option<Config>,
+    policy: Option<Policy>,
+    devices: Vec<Device>,
+    backoff: Option<(Duration, Duration)>,
+    connect_timeout: Option<Duration>,
+}
+
+impl AgentBuilder {
+    /// The hub's address (`host:port`).
+    pub fn hub(mut self, address: impl Into<String>) -> Self {
+        self.hub = Some(address.into());
+        self
+    }
+
+    /// The agent's certificate and the hub's CA and name.
+    pub fn tls(mut self, tls: AgentTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The agent's id (the one its certificate names) and its secret.
+    pub fn identity(mut self, id: AgentId, secret: Secret) -> Self {
+        self.identity = Some((id, secret));
+        self
+    }
+
+    /// The access policy: which roles may do what, per unit, function and
+    /// address range. Without one, every request is denied.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// A device the hub may address.
+    pub fn device(mut self, device: Device) -> Self {
+        self.devices.push(device);
+        self
+    }
+
+    /// Session settings (defaults of `tunnel-proto`).
+    pub fn session_config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Reconnect delays: the first retry waits up to `initial`, each next
+    /// up to twice as long, never more than `cap` (full jitter: a uniformly
+    /// random delay below the bound). Defaults: 500 ms and 30 s.
+    pub fn backoff(mut self, initial: Duration, cap: Duration) -> Self {
+        self.backoff = Some((initial, cap.max(initial)));
+        self
+    }
+
+    /// How long one connection attempt (TCP and TLS) may take (10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Checks the settings.
+    pub fn build(self) -> Result<Agent, AgentError> {
+        let (id, secret) = self.identity.ok_or(AgentError::Missing("an identity"))?;
+        let mut devices = HashMap::new();
+        for d in &self.devices {
+            if devices.insert(d.name.clone(), d.clone()).is_some() {
+                return Err(AgentError::DuplicateDevice(d.name.clone()));
+            }
+        }
+        Ok(Agent {
+            hub: self.hub.ok_or(AgentError::Missing("a hub address"))?,
+            tls: self.tls.ok_or(AgentError::Missing("TLS settings"))?,
+            id,
+            secret,
+            config: self.config.unwrap_or_default(),
+            policy: self.policy.unwrap_or_default(),
+            devices: self.devices,
+            backoff: self
+                .backoff
+                .unwrap_or((Duration::from_millis(500), Duration::from_secs(30))),
+            connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
+        })
+    }
+}
+
+/// An agent, configured and not yet running.
+///
+/// ```no_run
+/// # fn demo(tls: outpost_tunnel_tokio::tls::AgentTls, policy: outpost_modbus_core::access::Policy)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use outpost_modbus_core::UnitId;
+/// use outpost_tunnel_proto::{AgentId, Secret};
+/// use outpost_tunnel_tokio::agent::{Agent, Device};
+///
+/// let agent = Agent::builder()
+///     .hub("hub.example:7443")
+///     .tls(tls)
+///     .identity(AgentId::new("plant-7")?, Secret::new(b"a secret of at least 16 bytes")?)
+///     .policy(policy)
+///     .device(Device::tcp("plc-1", "10.1.2.3:502").units([UnitId(1)]))
+///     .build()?;
+/// let running = agent.spawn();
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Agent {
+    hub: String,
+    tls: AgentTls,
+    id: AgentId,
+    secret: Secret,
+    config: Config,
+    policy: Policy,
+    devices: Vec<Device>,
+    backoff: (Duration, Duration),
+    connect_timeout: Duration,
+}
+
+impl Agent {
+    /// Settings for an agent.
+    pub fn builder() -> AgentBuilder {
+        AgentBuilder::default()
+    }
+
+    /// Starts the agent on the current tokio runtime: it dials the hub and
+    /// keeps a session up until the returned handle is shut down or dropped.
+    pub fn spawn(self) -> RunningAgent {
+        let (connected, watcher) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            hub: self.hub,
+            tls: self.tls,
+            id: self.id,
+            secret: self.secret,
+            config: self.config,
+            policy: self.policy,
+            devices: self
+                .devices
+                .iter()
+                .map(|d| (d.name.clone(), Arc::new(DeviceRuntime::start(d))))
+                .collect(),
+            backoff: self.backoff,
+            connect_timeout: self.connect_timeout,
+            counters: Counters::default(),
+            connected,
+        });
+        let task = tokio::spawn(run(Arc::clone(&inner)));
+        RunningAgent {
+            inner,
+            task,
+            connected: watcher,
+        }
+    }
+}
+
+/// A running agent. Dropping it stops the agent.
+#[derive(Debug)]
+pub struct RunningAgent {
+    inner: Arc<Inner>,
+    task: JoinHandle<()>,
+    connected: watch::Receiver<bool>,
+}
+
+impl RunningAgent {
+    /// The agent's counters.
+    pub fn stats(&self) -> AgentStats {
+        let c = &self.inner.counters;
+        AgentStats {
+            connects: c.connects.load(Relaxed),
+            sessions: c.sessions.load(Relaxed),
+            requests: c.requests.load(Relaxed),
+            answered: c.answered.load(Relaxed),
+            denials: c.denials.load(Relaxed),
+        }
+    }
+
+    /// Whether a session with the hub is up.
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
+    /// Waits until a session with the hub is up.
+    pub async fn connected(&mut self) {
+        let _ = self.connected.wait_for(|up| *up).await;
+    }
+
+    /// Stops the agent at once (its session ends; in-flight requests get no outcome).
+    pub fn shutdown(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Dials, serves, and dials again, forever.
+async fn run(inner: Arc<Inner>) {
+    let mut attempt: u32 = 0;
+    loop {
+        inner.counters.connects.fetch_add(1, Relaxed);
+        let started = Instant::now();
+        match session(&inner).await {
+            Ok(()) => {}
+            Err(e) => warn!(hub = %inner.hub, error = %e, "session with the hub ended"),
+        }
+        let _ = inner.connected.send(false);
+        // A session that stayed up a while starts the backoff over.
+        if started.elapsed() > inner.backoff.1 {
+            attempt = 0;
+        }
+        let delay = full_jitter(inner.backoff.0, inner.backoff.1, attempt);
+        attempt = attempt.saturating_add(1);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// A uniformly random delay below `min(cap, initial * 2^attempt)`.
+fn full_jitter(initial: Duration, cap: Duration, attempt: u32) -> Duration {
+    let bound = initial.saturating_mul(1u32 << attempt.min(20)).min(cap);
+    let mut random = [0u8; 8];
+    if provider().secure_random.fill(&mut random).is_err() {
+        return bound;
+    }
+    let nanos = u64::from_le_bytes(random) % (bound.as_nanos().max(1) as u64);
+    Duration::from_nanos(nanos)
+}
+
+/// Why a session attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum SessionFailure {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    #[error("{0}")]
+    Binding(#[from] TlsError),
+    #[error("{0}")]
+    Ended(#[from] Ended),
+}
+
+/// One connection to the hub, from dial to end.
+async fn session(inner: &Arc<Inner>) -> Result<(), SessionFailure> {
+    let tcp = tokio::time::timeout(inner.connect_timeout, TcpStream::connect(&inner.hub))
+        .await
+        .map_err(|_| SessionFailure::Connect(std::io::ErrorKind::TimedOut.into()))?
+        .map_err(SessionFailure::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    let connector = tokio_rustls::TlsConnector::from(inner.tls.config());
+    let tls = tokio::time::timeout(
+        inner.connect_timeout,
+        connector.connect(inner.tls.hub_name().clone(), tcp),
+    )
+    .await
+    .map_err(|_| SessionFailure::Tls(std::io::ErrorKind::TimedOut.into()))?
+    .map_err(SessionFailure::Tls)?;
+    let binding = channel_binding(tls.get_ref().1)?;
+    let mut random = [0u8; 32];
+    provider()
+        .secure_random
+        .fill(&mut random)
+        .map_err(|e| TlsError::Rustls(e.into()))?;
+    let session = Session::agent(
+        inner.config.clone(),
+        AgentIdentity::new(inner.id.clone(), inner.secret.clone()),
+        Start::new(binding, Random(random)),
+        Instant::now(),
+    );
+    info!(hub = %inner.hub, agent = %inner.id, "connected to the hub; authenticating");
+    let (commands_tx, commands_rx) = mpsc::channel(256);
+    let (events_tx, events_rx) = mpsc::channel(256);
+    let driver = tokio::spawn(drive(tls, session, commands_rx, events_tx));
+    let serving = tokio::spawn(serve::serve(Arc::clone(inner), events_rx, commands_tx));
+    let ended = driver.await.unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
+    let _ = serving.await;
+    match ended {
+        Ended::Session(e) if e.is_clean() => Ok(()),
+        other => Err(other.into()),
+    }
+}

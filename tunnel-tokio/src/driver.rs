@@ -1,0 +1,277 @@
+//! The connection task: drives one `tunnel-proto` session over any
+//! `AsyncRead + AsyncWrite`, with one timer, commands in and events out over
+//! bounded channels.
+//!
+//! The task never blocks on one side while another waits on it: it waits
+//! for room for its next event, for the writer, for input, for a command and
+//! for the session's timer all at once. While the application is slow to
+//! take events, the task stops reading (the session's windows then hold the
+//! peer back); while a message waits for send credit, it stops taking
+//! commands (the bounded command channel then holds the application back).
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use outpost_tunnel_proto::{
+    AgentId, ChannelId, ChannelKind, ErrorCode, Event, Message, OpenError, SendError, Session, SessionError,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, trace};
+
+/// Output handed to the writer at once, at most (a little more if one frame is larger).
+const BATCH: usize = 64 * 1024;
+/// Buffers the writer may hold before the driver waits for it.
+const WRITER_QUEUE: usize = 8;
+/// How long a closing session waits for its last bytes to be written.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// What the application asks of the session.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Open a message channel.
+    Open {
+        target: Bytes,
+        metadata: Bytes,
+        reply: oneshot::Sender<Result<ChannelId, OpenError>>,
+    },
+    /// Accept a channel the peer opened.
+    Accept(ChannelId),
+    /// Refuse a channel the peer opened.
+    Refuse(ChannelId, ErrorCode),
+    /// Send one message.
+    Send {
+        channel: ChannelId,
+        correlation: u32,
+        payload: Bytes,
+    },
+    /// Abandon a channel.
+    Reset(ChannelId, ErrorCode),
+    /// End the session at once.
+    Close(ErrorCode),
+}
+
+/// What happened in the session.
+#[derive(Debug)]
+pub(crate) enum DriverEvent {
+    /// The handshake completed.
+    Established(AgentId),
+    /// The peer asks to open a channel.
+    ChannelRequested {
+        channel: ChannelId,
+        kind: ChannelKind,
+        target: Bytes,
+        metadata: Bytes,
+    },
+    /// The peer accepted a channel this side opened.
+    ChannelAccepted(ChannelId),
+    /// The peer refused a channel this side opened.
+    ChannelRefused(ChannelId, ErrorCode),
+    /// A message arrived.
+    Message(ChannelId, Message),
+    /// A channel is gone (reset by either side, or closed).
+    ChannelGone(ChannelId),
+    /// The peer is going away: open no more channels.
+    GoingAway,
+}
+
+/// How a session ended.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Ended {
+    /// The session closed (cleanly or not; the error says).
+    #[error("{0}")]
+    Session(SessionError),
+    /// The connection failed under the session.
+    #[error("connection: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Runs `session` over `io` until it closes or the connection fails.
+pub(crate) async fn drive<S>(
+    io: S,
+    mut session: Session,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<DriverEvent>,
+) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, wr) = tokio::io::split(io);
+    let (writer_tx, writer_rx) = mpsc::channel::<Vec<u8>>(WRITER_QUEUE);
+    let writer = tokio::spawn(write_all(wr, writer_rx));
+    let mut out: Vec<u8> = Vec::new();
+    let mut input = vec![0u8; 16 * 1024];
+    let mut pending: Option<DriverEvent> = None;
+    let mut readable: VecDeque<ChannelId> = VecDeque::new();
+    let mut stalled: Option<Command> = None;
+    let mut app_gone = false;
+    let mut failure: Option<io::Error> = None;
+    loop {
+        if pending.is_none() {
+            pending = next_event(&mut session, &mut readable, &mut stalled);
+        }
+        if out.len() < BATCH {
+            while session.poll_transmit(Instant::now(), &mut out) > 0 && out.len() < BATCH {}
+        }
+        if session.is_closed() && out.is_empty() && (pending.is_none() || app_gone) {
+            break;
+        }
+        let timer = session
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            permit = events.reserve(), if pending.is_some() && !app_gone => match permit {
+                Ok(permit) => {
+                    if let Some(event) = pending.take() {
+                        permit.send(event);
+                    }
+                }
+                Err(_) => {
+                    // Nobody listens any more: end the session.
+                    app_gone = true;
+                    pending = None;
+                    session.close(ErrorCode::Cancel, b"application ended");
+                }
+            },
+            permit = writer_tx.reserve(), if !out.is_empty() => match permit {
+                Ok(permit) => permit.send(std::mem::take(&mut out)),
+                Err(_) => {
+                    failure = Some(io::Error::new(io::ErrorKind::BrokenPipe, "writer ended"));
+                    break;
+                }
+            },
+            read = rd.read(&mut input), if (pending.is_none() || app_gone) && !session.is_closed() => match read {
+                Ok(0) => {
+                    failure = Some(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection"));
+                    break;
+                }
+                Ok(n) => session.handle_input(Instant::now(), &input[..n]),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            },
+            command = commands.recv(), if stalled.is_none() && !session.is_closed() => match command {
+                Some(command) => apply(&mut session, command, &mut stalled),
+                None => {
+                    // The application dropped its handle: end gracefully.
+                    session.close(ErrorCode::NoError, b"");
+                }
+            },
+            () = tokio::time::sleep_until(timer) => session.handle_timeout(Instant::now()),
+        }
+    }
+    drop(writer_tx);
+    let _ = tokio::time::timeout(LINGER, writer).await;
+    match (session.error(), failure) {
+        (Some(e), _) => Ended::Session(e.clone()),
+        (None, Some(e)) => Ended::Io(e),
+        (None, None) => Ended::Io(io::Error::other("session ended without an error")),
+    }
+}
+
+/// Writes every buffer, in order, then shuts the stream down.
+async fn write_all<W: AsyncWrite>(wr: W, mut rx: mpsc::Receiver<Vec<u8>>) {
+    tokio::pin!(wr);
+    while let Some(buf) = rx.recv().await {
+        if let Err(e) = wr.write_all(&buf).await {
+            debug!(error = %e, "tunnel write failed");
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// The next event to hand to the application, if any.
+fn next_event(
+    session: &mut Session,
+    readable: &mut VecDeque<ChannelId>,
+    stalled: &mut Option<Command>,
+) -> Option<DriverEvent> {
+    while let Some(event) = session.poll_event() {
+        trace!(?event, "tunnel event");
+        match event {
+            Event::Established { agent, .. } => return Some(DriverEvent::Established(agent)),
+            Event::ChannelRequested {
+                channel,
+                kind,
+                target,
+                metadata,
+            } => {
+                return Some(DriverEvent::ChannelRequested {
+                    channel,
+                    kind,
+                    target,
+                    metadata,
+                })
+            }
+            Event::ChannelAccepted { channel } => return Some(DriverEvent::ChannelAccepted(channel)),
+            Event::ChannelRefused { channel, code } => return Some(DriverEvent::ChannelRefused(channel, code)),
+            Event::Readable { channel } if !readable.contains(&channel) => readable.push_back(channel),
+            Event::Writable { .. } => {
+                if let Some(command) = stalled.take() {
+                    apply(session, command, stalled);
+                }
+            }
+            Event::ChannelReset { channel, .. } | Event::ChannelClosed { channel } => {
+                readable.retain(|c| *c != channel);
+                return Some(DriverEvent::ChannelGone(channel));
+            }
+            Event::GoingAway { .. } => return Some(DriverEvent::GoingAway),
+            // The driver's caller learns the error from its return value.
+            Event::Closed(_) => {}
+            _ => {}
+        }
+    }
+    while let Some(&channel) = readable.front() {
+        match session.recv_message(channel) {
+            Ok(Some(message)) => return Some(DriverEvent::Message(channel, message)),
+            Ok(None) | Err(_) => {
+                readable.pop_front();
+            }
+        }
+    }
+    None
+}
+
+/// Applies a command; a send without credit waits in `stalled`.
+fn apply(session: &mut Session, command: Command, stalled: &mut Option<Command>) {
+    match command {
+        Command::Open {
+            target,
+            metadata,
+            reply,
+        } => {
+            let _ = reply.send(session.open_channel(ChannelKind::Message, &target, &metadata));
+        }
+        Command::Accept(channel) => {
+            let _ = session.accept(channel);
+        }
+        Command::Refuse(channel, code) => {
+            let _ = session.refuse(channel, code);
+        }
+        Command::Send {
+            channel,
+            correlation,
+            payload,
+        } => match session.send_message_bytes(channel, correlation, payload.clone()) {
+            Ok(()) => {}
+            Err(SendError::Blocked) => {
+                *stalled = Some(Command::Send {
+                    channel,
+                    correlation,
+                    payload,
+                })
+            }
+            // The channel is gone; its requests fail where they wait.
+            Err(e) => debug!(%channel, error = %e, "message dropped"),
+        },
+        Command::Reset(channel, code) => {
+            let _ = session.reset(channel, code);
+        }
+        Command::Close(code) => session.close(code, b""),
+    }
+}

@@ -1,0 +1,552 @@
+//! The hub: accepts agents on its one listening port, authenticates them
+//! (client certificate, then the tunnel handshake's channel-bound proof of
+//! the agent's secret), keeps a registry of connected agents, and gives
+//! Rust programs and Modbus TCP gateways clients of the devices behind them.
+//!
+//! Work before authentication is bounded: a deadline on the TLS and tunnel
+//! handshakes, a cap on handshakes in progress, and a limit of failed
+//! attempts per source address.
+
+mod credentials;
+mod limits;
+mod link;
+mod remote;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use outpost_tunnel_proto::{AgentId, Config, CredentialStore, ErrorCode, Random, Session, SessionError, Start};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+pub use credentials::{CredentialsError, FileCredentials};
+pub use remote::{AgentRef, RemoteClient};
+
+use crate::driver::{drive, DriverEvent, Ended};
+use crate::modbus::ClientError;
+use crate::tls::{agent_id_from_certificate, channel_binding, provider, HubTls};
+use limits::FailureLimiter;
+use link::Link;
+
+/// Something that happened to the hub's agents.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubEvent {
+    /// An agent authenticated; its session is up.
+    Connected {
+        /// The agent.
+        agent: AgentId,
+        /// Where it connected from.
+        peer: SocketAddr,
+    },
+    /// An agent's session ended.
+    Disconnected {
+        /// The agent.
+        agent: AgentId,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A newer session of an agent replaced an older one.
+    Superseded {
+        /// The agent.
+        agent: AgentId,
+        /// Where the older session came from.
+        old_peer: SocketAddr,
+    },
+    /// A connection was refused before or during authentication.
+    Rejected {
+        /// Where it came from.
+        peer: SocketAddr,
+        /// Why, in words (the peer is told only AUTH_FAILED).
+        reason: String,
+    },
+}
+
+/// A snapshot of the hub's counters.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Connections accepted on the listening port.
+    pub connections: u64,
+    /// Sessions authenticated.
+    pub sessions: u64,
+    /// Connections refused (limits, TLS, authentication).
+    pub rejected: u64,
+    /// Agents connected now.
+    pub agents: u64,
+    /// Bytes received from agents (TLS payload).
+    pub bytes_in: u64,
+    /// Bytes sent to agents (TLS payload).
+    pub bytes_out: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    connections: AtomicU64,
+    sessions: AtomicU64,
+    rejected: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+/// A credential store, shown in debug output by name only.
+#[derive(Clone)]
+struct Store(Arc<dyn CredentialStore>);
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialStore")
+    }
+}
+
+/// What the hub's tasks share.
+#[derive(Debug)]
+pub(crate) struct HubInner {
+    tls: HubTls,
+    credentials: Store,
+    config: Config,
+    handshake_timeout: Duration,
+    handshakes: Arc<Semaphore>,
+    failures: FailureLimiter,
+    registry: Mutex<HashMap<AgentId, Arc<Link>>>,
+    changed: watch::Sender<u64>,
+    events: broadcast::Sender<HubEvent>,
+    counters: Counters,
+}
+
+impl HubInner {
+    /// The live session of `agent`.
+    pub(crate) fn link(&self, agent: &AgentId) -> Option<Arc<Link>> {
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry.get(agent).filter(|l| !l.is_ended()).cloned()
+    }
+
+    /// Waits until `agent` has a session other than `old`, or `deadline`.
+    pub(crate) async fn wait_for_new_link(
+        &self,
+        agent: &AgentId,
+        old: &Arc<Link>,
+        deadline: tokio::time::Instant,
+    ) -> Option<Arc<Link>> {
+        let mut changed = self.changed.subscribe();
+        loop {
+            if let Some(link) = self.link(agent).filter(|l| !Arc::ptr_eq(l, old)) {
+                return Some(link);
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    fn emit(&self, event: HubEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn reject(&self, peer: SocketAddr, reason: String, failure: bool) {
+        self.counters.rejected.fetch_add(1, Relaxed);
+        if failure {
+            self.failures.record_failure(peer.ip(), Instant::now());
+        }
+        warn!(target: "outpost::audit", %peer, %reason, "agent connection rejected");
+        self.emit(HubEvent::Rejected { peer, reason });
+    }
+}
+
+/// Settings of a [`Hub`].
+#[derive(Debug)]
+pub struct HubBuilder {
+    listen: SocketAddr,
+    tls: Option<HubTls>,
+    credentials: Option<Store>,
+    config: Config,
+    handshake_timeout: Duration,
+    max_handshakes: usize,
+    failure_limit: (u32, Duration),
+}
+
+impl HubBuilder {
+    /// The address agents dial (default `127.0.0.1:0`).
+    pub fn listen(mut self, address: SocketAddr) -> Self {
+        self.listen = address;
+        self
+    }
+
+    /// The hub's certificate and the CA of its agents.
+    pub fn tls(mut self, tls: HubTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Where agents' secrets come from ([`FileCredentials`], or any store).
+    pub fn credentials(mut self, store: Arc<dyn CredentialStore>) -> Self {
+        self.credentials = Some(Store(store));
+        self
+    }
+
+    /// Session settings (defaults of `tunnel-proto`).
+    pub fn session_config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How long an agent has for TLS and the tunnel handshake together (10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Handshakes in progress at once (64); connections past it are closed
+    /// at once.
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.max_handshakes = n.max(1);
+        self
+    }
+
+    /// Failed attempts a source address may make per window (10 per 60 s);
+    /// past it, its connections are closed before TLS until the window ends.
+    pub fn failure_limit(mut self, failures: u32, window: Duration) -> Self {
+        self.failure_limit = (failures.max(1), window);
+        self
+    }
+
+    /// Binds the listening port and starts accepting agents.
+    pub async fn start(self) -> Result<Hub, HubError> {
+        let tls = self.tls.ok_or(HubError::Missing("TLS settings"))?;
+        let credentials = self.credentials.ok_or(HubError::Missing("a credential store"))?;
+        let listener = TcpListener::bind(self.listen).await.map_err(HubError::Bind)?;
+        let local = listener.local_addr().map_err(HubError::Bind)?;
+        let (changed, _) = watch::channel(0);
+        let (events, _) = broadcast::channel(256);
+        let inner = Arc::new(HubInner {
+            tls,
+            credentials,
+            config: self.config,
+            handshake_timeout: self.handshake_timeout,
+            handshakes: Arc::new(Semaphore::new(self.max_handshakes)),
+            failures: FailureLimiter::new(self.failure_limit.0, self.failure_limit.1),
+            registry: Mutex::new(HashMap::new()),
+            changed,
+            events,
+            counters: Counters::default(),
+        });
+        info!(address = %local, "hub listening for agents");
+        let task = tokio::spawn(accept(listener, Arc::clone(&inner)));
+        Ok(Hub { inner, local, task })
+    }
+}
+
+/// Why a hub could not start, or an agent could not be reached.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// A required setting is missing.
+    #[error("the hub needs {0}")]
+    Missing(&'static str),
+    /// The listening port could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(std::io::Error),
+}
+
+/// A running hub. Dropping it stops accepting agents and ends their sessions.
+///
+/// ```no_run
+/// # async fn demo(hub: outpost_tunnel_tokio::hub::Hub) -> Result<(), Box<dyn std::error::Error>> {
+/// use outpost_modbus_core::UnitId;
+/// use outpost_tunnel_tokio::binding::Role;
+/// use outpost_tunnel_tokio::modbus::Requests;
+///
+/// let plc = hub.agent("plant-7")?.modbus("plc-1", Role::new("operator")?);
+/// let values = plc.read_holding_registers(UnitId(1), 0, 10).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+    local: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Hub {
+    /// Settings for a hub.
+    pub fn builder() -> HubBuilder {
+        HubBuilder {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            credentials: None,
+            config: Config::default(),
+            handshake_timeout: Duration::from_secs(10),
+            max_handshakes: 64,
+            failure_limit: (10, Duration::from_secs(60)),
+        }
+    }
+
+    /// The address the hub listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// A connected agent.
+    pub fn agent(&self, id: &str) -> Result<AgentRef, ClientError> {
+        let agent = AgentId::new(id).map_err(|_| ClientError::NoAgent(id.to_owned()))?;
+        if self.inner.link(&agent).is_none() {
+            return Err(ClientError::NoAgent(id.to_owned()));
+        }
+        Ok(AgentRef {
+            hub: Arc::clone(&self.inner),
+            agent,
+        })
+    }
+
+    /// The ids of the agents connected now.
+    pub fn agents(&self) -> Vec<AgentId> {
+        let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry
+            .iter()
+            .filter(|(_, l)| !l.is_ended())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Waits until `id` is connected, at most `timeout`.
+    pub async fn wait_for_agent(&self, id: &str, timeout: Duration) -> Result<AgentRef, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changed = self.inner.changed.subscribe();
+        loop {
+            if let Ok(agent) = self.agent(id) {
+                return Ok(agent);
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(ClientError::NoAgent(id.to_owned())),
+            }
+        }
+    }
+
+    /// Events about agents: connected, disconnected, superseded, rejected.
+    /// A receiver that falls more than 256 events behind loses the oldest.
+    pub fn events(&self) -> broadcast::Receiver<HubEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The hub's counters.
+    pub fn stats(&self) -> HubStats {
+        let c = &self.inner.counters;
+        HubStats {
+            connections: c.connections.load(Relaxed),
+            sessions: c.sessions.load(Relaxed),
+            rejected: c.rejected.load(Relaxed),
+            agents: self.agents().len() as u64,
+            bytes_in: c.bytes_in.load(Relaxed),
+            bytes_out: c.bytes_out.load(Relaxed),
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.task.abort();
+        let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+        for link in registry.values() {
+            link.close(ErrorCode::Shutdown);
+        }
+    }
+}
+
+/// Accepts connections until the hub is dropped.
+async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: pause, then go on.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        inner.counters.connections.fetch_add(1, Relaxed);
+        if !inner.failures.allows(peer.ip(), Instant::now()) {
+            inner.reject(peer, "too many failed attempts from this address".into(), false);
+            continue;
+        }
+        let Ok(permit) = Arc::clone(&inner.handshakes).try_acquire_owned() else {
+            inner.reject(peer, "too many handshakes in progress".into(), false);
+            continue;
+        };
+        let inner = Arc::clone(&inner);
+        tokio::spawn(async move {
+            connection(inner, tcp, peer, permit).await;
+        });
+    }
+}
+
+/// One agent connection: TLS, the tunnel handshake, then the session.
+async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, permit: tokio::sync::OwnedSemaphorePermit) {
+    let _ = tcp.set_nodelay(true);
+    let started = tokio::time::Instant::now();
+    let deadline = started + inner.handshake_timeout;
+    let acceptor = tokio_rustls::TlsAcceptor::from(inner.tls.config());
+    let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return inner.reject(peer, format!("TLS: {e}"), true),
+        Err(_) => return inner.reject(peer, "TLS handshake timed out".into(), true),
+    };
+    let (_, conn) = tls.get_ref();
+    let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
+        return inner.reject(peer, "no client certificate".into(), true);
+    };
+    let certified = match agent_id_from_certificate(cert) {
+        Ok(id) => id,
+        Err(e) => return inner.reject(peer, e.to_string(), true),
+    };
+    let binding = match channel_binding(conn) {
+        Ok(b) => b,
+        Err(e) => return inner.reject(peer, e.to_string(), true),
+    };
+    let mut random = [0u8; 32];
+    if provider().secure_random.fill(&mut random).is_err() {
+        return inner.reject(peer, "no randomness".into(), false);
+    }
+    let mut config = inner.config.clone();
+    config.handshake_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
+    let session = Session::hub(
+        config,
+        Arc::clone(&inner.credentials.0),
+        Start::new(binding, Random(random)).certified_agent(certified.clone()),
+        Instant::now(),
+    );
+    let (commands_tx, commands_rx) = mpsc::channel(256);
+    let (events_tx, mut events_rx) = mpsc::channel(256);
+    let io = Counted::new(tls, Arc::clone(&inner));
+    let driver = tokio::spawn(drive(io, session, commands_rx, events_tx));
+    // The handshake: until Established, or the session ends.
+    let mut permit = Some(permit);
+    let mut link: Option<Arc<Link>> = None;
+    while let Some(event) = events_rx.recv().await {
+        match (&link, event) {
+            (None, DriverEvent::Established(agent)) => {
+                drop(permit.take());
+                inner.failures.clear(peer.ip());
+                inner.counters.sessions.fetch_add(1, Relaxed);
+                let new = Arc::new(Link::new(agent.clone(), peer, commands_tx.clone()));
+                register(&inner, &new);
+                info!(target: "outpost::audit", %agent, %peer, "agent authenticated; session up");
+                inner.emit(HubEvent::Connected { agent, peer });
+                link = Some(new);
+            }
+            (Some(link), event) => link.on_event(event),
+            (None, _) => {}
+        }
+    }
+    drop(commands_tx);
+    let ended = driver.await.unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
+    match link {
+        None => {
+            let reason = match &ended {
+                Ended::Session(SessionError::Rejected(r)) => format!("authentication failed: {r}"),
+                other => format!("handshake did not complete: {other}"),
+            };
+            inner.reject(peer, format!("{reason} (certificate names {certified})"), true);
+        }
+        Some(link) => {
+            link.end();
+            unregister(&inner, &link);
+            let reason = ended.to_string();
+            info!(target: "outpost::audit", agent = %link.agent, %peer, %reason, "agent session ended");
+            inner.emit(HubEvent::Disconnected {
+                agent: link.agent.clone(),
+                reason,
+            });
+        }
+    }
+}
+
+/// Puts `link` in the registry; an older session of the same agent ends at once.
+fn register(inner: &HubInner, link: &Arc<Link>) {
+    let old = {
+        let mut registry = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry.insert(link.agent.clone(), Arc::clone(link))
+    };
+    if let Some(old) = old.filter(|o| !o.is_ended()) {
+        old.close(ErrorCode::Superseded);
+        old.end();
+        warn!(target: "outpost::audit", agent = %link.agent, old_peer = %old.peer, new_peer = %link.peer, "agent session superseded by a newer one");
+        inner.emit(HubEvent::Superseded {
+            agent: link.agent.clone(),
+            old_peer: old.peer,
+        });
+    }
+    inner.changed.send_modify(|n| *n += 1);
+}
+
+fn unregister(inner: &HubInner, link: &Arc<Link>) {
+    {
+        let mut registry = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+        if registry.get(&link.agent).is_some_and(|l| Arc::ptr_eq(l, link)) {
+            registry.remove(&link.agent);
+        }
+    }
+    inner.changed.send_modify(|n| *n += 1);
+    debug!(agent = %link.agent, "agent unregistered");
+}
+
+/// A stream that counts the bytes it moves into the hub's counters.
+struct Counted<S> {
+    inner: S,
+    hub: Arc<HubInner>,
+}
+
+impl<S> Counted<S> {
+    fn new(inner: S, hub: Arc<HubInner>) -> Self {
+        Counted { inner, hub }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.hub.counters.bytes_in.fetch_add(n as u64, Relaxed);
+        poll
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &poll {
+            self.hub.counters.bytes_out.fetch_add(*n as u64, Relaxed);
+        }
+        poll
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

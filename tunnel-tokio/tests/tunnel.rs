@@ -1,0 +1,246 @@
+//! End to end on loopback with certificates made here: our Modbus server as
+//! the device, an agent dialing a hub, and the hub's Rust API as the client.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::pki::Pki;
+use outpost_modbus_core::access::Policy;
+use outpost_modbus_core::{ExceptionCode, UnitId};
+use outpost_tunnel_proto::{AgentId, MemoryCredentials, Secret};
+use outpost_tunnel_tokio::agent::{Agent, Device, RunningAgent};
+use outpost_tunnel_tokio::binding::Role;
+use outpost_tunnel_tokio::hub::{Hub, HubEvent};
+use outpost_tunnel_tokio::modbus::{ClientError, Requests, Sent, Server};
+use tokio::net::TcpListener;
+
+const AGENT: &str = "plant-7";
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+const UNIT: UnitId = UnitId(1);
+
+fn policy() -> Policy {
+    toml::from_str(
+        r#"
+        [roles.operator]
+        units = [1]
+        functions = ["read", "write"]
+        coils = { read = [[0, 99]], write = [[0, 99]] }
+        discrete_inputs = { read = [[0, 99]] }
+        holding_registers = { read = [[0, 199]], write = [[0, 49]] }
+        input_registers = { read = [[0, 99]] }
+
+        [roles.viewer]
+        units = [1]
+        functions = ["read"]
+        holding_registers = { read = [[0, 9]] }
+        "#,
+    )
+    .unwrap()
+}
+
+fn credentials() -> MemoryCredentials {
+    let mut store = MemoryCredentials::new();
+    store.insert(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap());
+    store
+}
+
+async fn device() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(Server::builder().serve(listener, common::shared()));
+    addr
+}
+
+fn agent(pki: &Pki, hub: &Hub, device: std::net::SocketAddr, name: &str, secret: &[u8]) -> RunningAgent {
+    Agent::builder()
+        .hub(hub.local_addr().to_string())
+        .tls(pki.agent_tls(name, 7))
+        .identity(AgentId::new(name).unwrap(), Secret::new(secret).unwrap())
+        .policy(policy())
+        .device(Device::tcp("plc-1", &device.to_string()).units([UNIT]))
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .build()
+        .unwrap()
+        .spawn()
+}
+
+async fn hub(pki: &Pki, revoked: &[u64]) -> Hub {
+    Hub::builder()
+        .tls(pki.hub_tls(revoked))
+        .credentials(Arc::new(credentials()))
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reads_and_writes_of_every_table_through_the_tunnel() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let device = device().await;
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    tokio::time::timeout(Duration::from_secs(10), agent.connected())
+        .await
+        .unwrap();
+    let plc = hub
+        .wait_for_agent(AGENT, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .modbus("plc-1", Role::new("operator").unwrap());
+
+    assert_eq!(plc.read_holding_registers(UNIT, 10, 3).await.unwrap(), [10, 11, 12]);
+    assert_eq!(plc.read_input_registers(UNIT, 0, 2).await.unwrap(), [1000, 1001]);
+    assert_eq!(
+        plc.read_discrete_inputs(UNIT, 0, 4).await.unwrap(),
+        [true, false, false, true]
+    );
+    plc.write_single_coil(UNIT, 5, true).await.unwrap();
+    plc.write_multiple_coils(UNIT, 6, &[true, false, true]).await.unwrap();
+    assert_eq!(
+        plc.read_coils(UNIT, 4, 5).await.unwrap(),
+        [false, true, true, false, true]
+    );
+    plc.write_single_register(UNIT, 0, 0xBEEF).await.unwrap();
+    plc.write_multiple_registers(UNIT, 1, &[7, 8, 9]).await.unwrap();
+    plc.mask_write_register(UNIT, 3, 0xFF00, 0x0012).await.unwrap();
+    assert_eq!(
+        plc.read_holding_registers(UNIT, 0, 4).await.unwrap(),
+        [0xBEEF, 7, 8, 0x0012]
+    );
+    assert_eq!(
+        plc.read_write_multiple_registers(UNIT, 40, 2, 40, &[4, 5])
+            .await
+            .unwrap(),
+        [4, 5]
+    );
+
+    // The device's own exception comes back as it is.
+    let err = plc.read_holding_registers(UNIT, 99, 2).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Exception(ExceptionCode::IllegalDataAddress)),
+        "{err}"
+    );
+
+    // The agent's policy: writes past the operator's span, anything for a
+    // viewer but its reads, another unit, an unknown role.
+    let err = plc.write_single_register(UNIT, 60, 1).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Denied(ExceptionCode::IllegalDataAddress)),
+        "{err}"
+    );
+    assert_eq!(err.delivery(), Sent::No);
+    let viewer = hub.agent(AGENT).unwrap().modbus("plc-1", Role::new("viewer").unwrap());
+    assert_eq!(viewer.read_holding_registers(UNIT, 0, 2).await.unwrap(), [0xBEEF, 7]);
+    let err = viewer.write_single_register(UNIT, 0, 1).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Denied(ExceptionCode::IllegalFunction)),
+        "{err}"
+    );
+    let err = viewer.read_holding_registers(UNIT, 5, 10).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Denied(ExceptionCode::IllegalDataAddress)),
+        "{err}"
+    );
+    let err = plc.read_holding_registers(UnitId(2), 0, 1).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Denied(ExceptionCode::GatewayPathUnavailable)),
+        "{err}"
+    );
+    let stranger = hub.agent(AGENT).unwrap().modbus("plc-1", Role::new("admin").unwrap());
+    let err = stranger.read_holding_registers(UNIT, 0, 1).await.unwrap_err();
+    assert!(matches!(err, ClientError::Denied(_)), "{err}");
+    // A device the agent does not have.
+    let ghost = hub
+        .agent(AGENT)
+        .unwrap()
+        .modbus("plc-9", Role::new("operator").unwrap());
+    let err = ghost.read_holding_registers(UNIT, 0, 1).await.unwrap_err();
+    assert!(matches!(err, ClientError::Refused(_)), "{err}");
+    // The denied write never reached the device.
+    assert_eq!(plc.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0xBEEF]);
+
+    let stats = agent.stats();
+    assert_eq!(stats.denials, 5);
+    assert!(stats.answered >= 12);
+    assert_eq!(hub.stats().agents, 1);
+    assert!(hub.stats().bytes_in > 0 && hub.stats().bytes_out > 0);
+}
+
+#[tokio::test]
+async fn wrong_ca_wrong_secret_mismatched_id_and_revoked_certificates_are_refused() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[66]).await;
+    let device = device().await;
+    let mut events = hub.events();
+    let expect_rejection = |events: &mut tokio::sync::broadcast::Receiver<HubEvent>| {
+        let mut events = events.resubscribe();
+        async move {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+                    Ok(Ok(HubEvent::Rejected { reason, .. })) => return reason,
+                    Ok(Ok(HubEvent::Connected { agent, .. })) => panic!("{agent} was let in"),
+                    Ok(_) => {}
+                    Err(_) => panic!("no rejection"),
+                }
+            }
+        }
+    };
+
+    // A certificate from another CA.
+    let other = Pki::new();
+    let wait = expect_rejection(&mut events);
+    let a = Agent::builder()
+        .hub(hub.local_addr().to_string())
+        .tls({
+            let (chain, key) = other.agent_ca.leaf(AGENT, true, 7);
+            outpost_tunnel_tokio::tls::AgentTls::new(chain, key, &[pki.hub_ca.der()], common::pki::HUB_NAME).unwrap()
+        })
+        .identity(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap())
+        .build()
+        .unwrap()
+        .spawn();
+    let reason = wait.await;
+    assert!(reason.contains("TLS"), "{reason}");
+    drop(a);
+
+    // The wrong secret.
+    let wait = expect_rejection(&mut events);
+    let a = agent(&pki, &hub, device, AGENT, b"not the secret, but as long as one");
+    let reason = wait.await;
+    assert!(reason.contains("authentication failed"), "{reason}");
+    drop(a);
+
+    // A certificate for plant-7, claiming to be plant-8.
+    let wait = expect_rejection(&mut events);
+    let a = Agent::builder()
+        .hub(hub.local_addr().to_string())
+        .tls(pki.agent_tls(AGENT, 8))
+        .identity(AgentId::new("plant-8").unwrap(), Secret::new(SECRET).unwrap())
+        .build()
+        .unwrap()
+        .spawn();
+    let reason = wait.await;
+    assert!(reason.contains("authentication failed"), "{reason}");
+    drop(a);
+
+    // A revoked certificate (serial 66 is on the CRL).
+    let wait = expect_rejection(&mut events);
+    let a = Agent::builder()
+        .hub(hub.local_addr().to_string())
+        .tls({
+            let (chain, key) = pki.agent_ca.leaf(AGENT, true, 66);
+            outpost_tunnel_tokio::tls::AgentTls::new(chain, key, &[pki.hub_ca.der()], common::pki::HUB_NAME).unwrap()
+        })
+        .identity(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap())
+        .build()
+        .unwrap()
+        .spawn();
+    let reason = wait.await;
+    assert!(reason.contains("TLS"), "{reason}");
+    drop(a);
+
+    assert!(hub.agents().is_empty());
+    assert!(hub.stats().rejected >= 4);
+}
