@@ -3,77 +3,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use common::deploy::*;
 use common::pki::Pki;
-use outpost_modbus_core::access::Policy;
 use outpost_modbus_core::{ExceptionCode, UnitId};
-use outpost_tunnel_proto::{AgentId, MemoryCredentials, Secret};
-use outpost_tunnel_tokio::agent::{Agent, Device, RunningAgent};
+use outpost_tunnel_proto::{AgentId, Secret};
+use outpost_tunnel_tokio::agent::Agent;
 use outpost_tunnel_tokio::binding::Role;
-use outpost_tunnel_tokio::hub::{Hub, HubEvent};
-use outpost_tunnel_tokio::modbus::{ClientError, Requests, Sent, Server};
-use tokio::net::TcpListener;
-
-const AGENT: &str = "plant-7";
-const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
-const UNIT: UnitId = UnitId(1);
-
-fn policy() -> Policy {
-    toml::from_str(
-        r#"
-        [roles.operator]
-        units = [1]
-        functions = ["read", "write"]
-        coils = { read = [[0, 99]], write = [[0, 99]] }
-        discrete_inputs = { read = [[0, 99]] }
-        holding_registers = { read = [[0, 199]], write = [[0, 49]] }
-        input_registers = { read = [[0, 99]] }
-
-        [roles.viewer]
-        units = [1]
-        functions = ["read"]
-        holding_registers = { read = [[0, 9]] }
-        "#,
-    )
-    .unwrap()
-}
-
-fn credentials() -> MemoryCredentials {
-    let mut store = MemoryCredentials::new();
-    store.insert(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap());
-    store
-}
-
-async fn device() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(Server::builder().serve(listener, common::shared()));
-    addr
-}
-
-fn agent(pki: &Pki, hub: &Hub, device: std::net::SocketAddr, name: &str, secret: &[u8]) -> RunningAgent {
-    Agent::builder()
-        .hub(hub.local_addr().to_string())
-        .tls(pki.agent_tls(name, 7))
-        .identity(AgentId::new(name).unwrap(), Secret::new(secret).unwrap())
-        .policy(policy())
-        .device(Device::tcp("plc-1", &device.to_string()).units([UNIT]))
-        .backoff(Duration::from_millis(20), Duration::from_millis(200))
-        .build()
-        .unwrap()
-        .spawn()
-}
-
-async fn hub(pki: &Pki, revoked: &[u64]) -> Hub {
-    Hub::builder()
-        .tls(pki.hub_tls(revoked))
-        .credentials(Arc::new(credentials()))
-        .start()
-        .await
-        .unwrap()
-}
+use outpost_tunnel_tokio::hub::HubEvent;
+use outpost_tunnel_tokio::modbus::{ClientError, Requests, Sent};
 
 #[tokio::test]
 async fn reads_and_writes_of_every_table_through_the_tunnel() {

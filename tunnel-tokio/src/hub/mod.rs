@@ -8,6 +8,7 @@
 //! attempts per source address.
 
 mod credentials;
+mod gateway;
 mod limits;
 mod link;
 mod remote;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 pub use credentials::{CredentialsError, FileCredentials};
+pub use gateway::{Gateway, GatewayBuilder, Route};
 pub use remote::{AgentRef, RemoteClient};
 
 use crate::driver::{drive, DriverEvent, Ended};
@@ -327,6 +329,11 @@ impl Hub {
                 _ => return Err(ClientError::NoAgent(id.to_owned())),
             }
         }
+    }
+
+    /// Starts a Modbus TCP gateway (see [`GatewayBuilder`]).
+    pub async fn gateway(&self, config: GatewayBuilder) -> Result<Gateway, HubError> {
+        gateway::start(Arc::clone(&self.inner), config).await
     }
 
     /// Events about agents: connected, disconnected, superseded, rejected.

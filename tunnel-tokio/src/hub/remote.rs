@@ -62,6 +62,16 @@ pub struct RemoteClient {
 }
 
 impl RemoteClient {
+    pub(super) fn new(hub: Arc<HubInner>, agent: AgentId, target: &str, metadata: ChannelMetadata) -> Self {
+        RemoteClient {
+            hub,
+            agent,
+            target: target.to_owned(),
+            metadata,
+            timeout: Duration::from_secs(2),
+        }
+    }
+
     /// Sets the default timeout of requests (2 s), tunnel and device included.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.clamp(Duration::from_millis(1), MAX_BUDGET);

@@ -1,6 +1,7 @@
 //! A device for the tests: 100 of each table, values from their addresses.
 #![allow(dead_code)]
 
+pub(crate) mod deploy;
 pub(crate) mod pki;
 
 use std::sync::{Arc, Mutex};
@@ -89,4 +90,70 @@ impl DataModel for Device {
         }
         Ok(())
     }
+}
+
+/// A device that answers each request after `delay`, counting the writes it
+/// executes. Serves connections until the returned task is aborted.
+pub(crate) async fn slow_device(
+    delay: std::time::Duration,
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    use outpost_modbus_core::frame::mbap;
+    use outpost_modbus_core::server::Server as Dispatcher;
+    use outpost_modbus_core::Transport;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&writes);
+    let task = tokio::spawn(async move {
+        let model = shared();
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let model = Arc::clone(&model);
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 512];
+                loop {
+                    let n = match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Ok(Some(frame)) = mbap::decode(&buf) {
+                        let len = frame.len();
+                        let header = frame.header;
+                        let pdu = frame.pdu.to_vec();
+                        buf.drain(..len);
+                        tokio::time::sleep(delay).await;
+                        if outpost_modbus_core::Request::decode(&pdu).is_ok_and(|r| r.is_write()) {
+                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        let mut out = [0u8; 253];
+                        let answer = {
+                            let mut m = model.lock().unwrap();
+                            Dispatcher::new(Transport::Tcp)
+                                .handle(&mut *m, header.unit, &pdu, &mut out)
+                                .unwrap()
+                        };
+                        if let Some(len) = answer {
+                            let mut reply = [0u8; 260];
+                            let n = mbap::encode(header, &out[..len], &mut reply).unwrap();
+                            if s.write_all(&reply[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, writes, task)
 }
