@@ -48,6 +48,25 @@ impl Ca {
         (vec![cert.der().clone()], key)
     }
 
+    /// [`Ca::leaf`], as PEM text: the certificate and its key.
+    pub(crate) fn leaf_pem(&self, name: &str, client: bool, serial: u64) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.extended_key_usages = vec![if client {
+            ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// The CA certificate as PEM text.
+    pub(crate) fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     /// A CRL revoking `serials`.
     pub(crate) fn crl(&self, serials: &[u64]) -> CertificateRevocationListDer<'static> {
         let now = rcgen::date_time_ymd(2024, 1, 1);
