@@ -24,7 +24,9 @@ const HEADER: MbapHeader = MbapHeader {
 };
 
 fn python(mode: &str, input: &str) -> String {
-    let mut child = Command::new("python3")
+    // CI points OUTPOST_PYTHON at the interpreter of its virtualenv.
+    let interpreter = std::env::var("OUTPOST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(interpreter)
         .arg(SCRIPT)
         .arg(mode)
         .stdin(Stdio::piped())

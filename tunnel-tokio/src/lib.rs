@@ -1,9 +1,48 @@
-//! Tokio adapters of Outpost: TLS, the agent and hub drivers, Modbus gateways,
-//! and an async Modbus client and server over `outpost-modbus-core`.
+//! Tokio adapters of Outpost: TLS, the agent and the hub, a Modbus TCP
+//! gateway, and an async Modbus client and server over
+//! `outpost-modbus-core`.
 //!
-//! Built so far: [`binding`], the Modbus application profile of the tunnel
-//! (pure encode and decode, no IO), and [`modbus`], an async Modbus client
-//! and server. The tunnel drivers, agent, hub and gateways follow.
+//! The protocol lives in the two sans-IO crates; this crate moves bytes and
+//! time. One task per connection drives a
+//! `tunnel-proto` session over rustls, with bounded queues both ways.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`agent`] | [`agent::Agent`]: dials the hub, listens on nothing, serves devices under its policy |
+//! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), the Modbus TCP [`hub::Gateway`] |
+//! | [`modbus`] | async [`modbus::Client`] (TCP, RTU over TCP) and [`modbus::Server`]; the [`modbus::Requests`] trait |
+//! | [`binding`] | the Modbus application profile of the tunnel (`modbus/1`), pure encode and decode |
+//! | [`tls`] | rustls configurations, PEM loading, the agent id from a certificate, channel binding |
+//!
+//! The whole system in one process: `cargo run -p outpost-examples --example demo`.
+//!
+//! # Example: a Modbus TCP server and client on loopback
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use outpost_modbus_core::server::DataModel;
+//! use outpost_modbus_core::{ExceptionCode, RegisterRange, UnitId};
+//! use outpost_tunnel_tokio::modbus::{Client, Requests, Server};
+//!
+//! struct Meter([u16; 4]);
+//! impl DataModel for Meter {
+//!     fn read_input_registers(&mut self, r: RegisterRange, out: &mut [u16]) -> Result<(), ExceptionCode> {
+//!         let values = self.0.get(r.start() as usize..=r.last() as usize).ok_or(ExceptionCode::IllegalDataAddress)?;
+//!         out.copy_from_slice(values);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let address = listener.local_addr()?;
+//! tokio::spawn(Server::builder().serve(listener, Arc::new(Mutex::new(Meter([230, 231, 229, 50])))));
+//!
+//! let meter = Client::tcp(address.to_string()).build();
+//! assert_eq!(meter.read_input_registers(UnitId(1), 0, 3).await?, [230, 231, 229]);
+//! # Ok(()) }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -17,6 +17,9 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKey
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ConnectionCommon, RootCertStore, ServerConfig};
 
+#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+compile_error!("outpost-tunnel-tokio needs a TLS crypto provider: enable feature `aws-lc-rs` (the default) or `ring`");
+
 /// Why a TLS configuration could not be built, or a peer's certificate
 /// does not name an agent.
 #[non_exhaustive]

@@ -29,7 +29,10 @@ fn child_agent() {
     };
     let dir = PathBuf::from(dir);
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let tls = AgentTls::from_pem_files(
             &dir.join("agent.pem"),
@@ -141,7 +144,10 @@ async fn the_agent_listens_on_nothing() {
     assert_eq!(plc.read_holding_registers(UnitId(1), 0, 2).await.unwrap(), [0, 1]);
 
     let (sockets, listening_sockets) = listening(pid);
-    assert!(sockets >= 2, "the child holds {sockets} sockets: the check sees nothing");
+    assert!(
+        sockets >= 2,
+        "the child holds {sockets} sockets: the check sees nothing"
+    );
     assert!(listening_sockets.is_empty(), "the agent listens: {listening_sockets:?}");
     // The same check finds this process's listeners (the hub's and the device's).
     let (_, ours) = listening(std::process::id());
