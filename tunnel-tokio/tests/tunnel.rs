@@ -183,3 +183,95 @@ async fn wrong_ca_wrong_secret_mismatched_id_and_revoked_certificates_are_refuse
     assert!(hub.agents().is_empty());
     assert!(hub.stats().rejected >= 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_session_of_the_same_agent_supersedes_the_old_one() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let device = device().await;
+    let mut events = hub.events();
+    let mut first = agent(&pki, &hub, device, AGENT, SECRET);
+    first.connected().await;
+    let old_peer = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            HubEvent::Connected { peer, .. } => break peer,
+            _ => continue,
+        }
+    };
+    // The same agent again (say, after a restart the hub has not noticed).
+    let mut second = agent(&pki, &hub, device, AGENT, SECRET);
+    second.connected().await;
+    let superseded = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            HubEvent::Superseded { old_peer, .. } => break old_peer,
+            _ => continue,
+        }
+    };
+    assert_eq!(superseded, old_peer);
+    assert_eq!(hub.agents().len(), 1);
+    let plc = hub
+        .agent(AGENT)
+        .unwrap()
+        .modbus("plc-1", Role::new("operator").unwrap());
+    assert_eq!(plc.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0]);
+    // Stop the first so it does not supersede back when it reconnects.
+    first.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_authentication_work_is_bounded() {
+    use outpost_tunnel_tokio::hub::Hub;
+    let pki = Pki::new();
+    let device = device().await;
+    let hub = Hub::builder()
+        .tls(pki.hub_tls(&[]))
+        .credentials(std::sync::Arc::new(credentials()))
+        .max_handshakes(2)
+        .handshake_timeout(Duration::from_millis(500))
+        .failure_limit(2, Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    let mut events = hub.events();
+    let next_rejection = |events: &mut tokio::sync::broadcast::Receiver<HubEvent>| {
+        let mut events = events.resubscribe();
+        async move {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+                    Ok(Ok(HubEvent::Rejected { reason, .. })) => return reason,
+                    Ok(_) => {}
+                    Err(_) => panic!("no rejection"),
+                }
+            }
+        }
+    };
+    // Two connections that never speak hold both handshake slots...
+    let idle1 = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
+    let idle2 = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...so a third is turned away at once.
+    let wait = next_rejection(&mut events);
+    let _third = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
+    let reason = wait.await;
+    assert!(reason.contains("handshakes in progress"), "{reason}");
+    // The idle ones reach the handshake deadline and count as failures of
+    // their source (127.0.0.1): two failures reach the limit.
+    let reason = next_rejection(&mut events).await;
+    assert!(reason.contains("timed out"), "{reason}");
+    drop((idle1, idle2));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Now even the right agent from that address waits out the window.
+    let wait = next_rejection(&mut events);
+    let _agent = agent(&pki, &hub, device, AGENT, SECRET);
+    let reason = wait.await;
+    assert!(reason.contains("too many failed attempts"), "{reason}");
+    assert!(hub.agents().is_empty());
+}

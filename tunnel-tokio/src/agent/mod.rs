@@ -233,6 +233,13 @@ impl Agent {
             counters: Counters::default(),
             connected,
         });
+        info!(
+            target: "outpost::audit",
+            agent = %inner.id,
+            devices = inner.devices.len(),
+            roles = ?inner.policy.roles().collect::<Vec<_>>(),
+            "agent started; access policy loaded"
+        );
         let task = tokio::spawn(run(Arc::clone(&inner)));
         RunningAgent {
             inner,
