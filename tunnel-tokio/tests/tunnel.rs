@@ -275,3 +275,30 @@ async fn pre_authentication_work_is_bounded() {
     assert!(reason.contains("too many failed attempts"), "{reason}");
     assert!(hub.agents().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_refuses_a_hub_its_pinned_ca_did_not_sign() {
+    let pki = Pki::new();
+    let impostor = Pki::new();
+    // A hub whose certificate comes from another CA (it trusts our agents).
+    let (chain, key) = impostor.hub_ca.leaf(common::pki::HUB_NAME, false, 1);
+    let hub = outpost_tunnel_tokio::hub::Hub::builder()
+        .tls(outpost_tunnel_tokio::tls::HubTls::new(chain, key, &[pki.agent_ca.der()], Vec::new()).unwrap())
+        .credentials(std::sync::Arc::new(credentials()))
+        .start()
+        .await
+        .unwrap();
+    let device = device().await;
+    let agent = agent(&pki, &hub, device, AGENT, SECRET);
+    for _ in 0..200 {
+        if agent.stats().connects >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = agent.stats();
+    assert!(stats.connects >= 2, "the agent keeps trying: {stats:?}");
+    assert_eq!(stats.sessions, 0);
+    assert!(!agent.is_connected());
+    assert!(hub.agents().is_empty());
+}
