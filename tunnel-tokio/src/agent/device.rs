@@ -14,6 +14,8 @@ use crate::modbus::Client;
 enum Link {
     Tcp(String),
     RtuOverTcp(String),
+    #[cfg(feature = "serial")]
+    Serial(String, u32),
 }
 
 /// A named plant device the hub may address through the agent.
@@ -58,6 +60,12 @@ impl Device {
     /// RTU devices behind a serial-to-TCP gateway at `address`.
     pub fn rtu_over_tcp(name: &str, address: &str) -> Self {
         Self::new(name, Link::RtuOverTcp(address.to_owned()))
+    }
+
+    /// RTU devices on a local serial port (feature `serial`), 8E1 at `baud`.
+    #[cfg(feature = "serial")]
+    pub fn rtu_serial(name: &str, path: &str, baud: u32) -> Self {
+        Self::new(name, Link::Serial(path.to_owned(), baud))
     }
 
     /// Unit ids the hub may address on this device (none by default: every
@@ -113,6 +121,8 @@ impl DeviceRuntime {
         let builder = match &device.link {
             Link::Tcp(address) => Client::tcp(address.clone()),
             Link::RtuOverTcp(address) => Client::rtu_over_tcp(address.clone()),
+            #[cfg(feature = "serial")]
+            Link::Serial(path, baud) => Client::rtu_serial(path, *baud),
         };
         let client = builder
             .max_in_flight(device.max_in_flight)

@@ -81,7 +81,7 @@ impl ClientBuilder {
     pub fn build(self) -> Client {
         let (tx, rx) = mpsc::channel(self.queue);
         let timeout = self.timeout;
-        let rtu = self.framing == Framing::RtuOverTcp;
+        let rtu = self.framing != Framing::Tcp;
         tokio::spawn(connection::run(self, rx));
         Client { tx, timeout, rtu }
     }
@@ -117,6 +117,18 @@ impl Client {
     /// Unit 0 (broadcast) gets no answer on RTU and is refused here.
     pub fn rtu_over_tcp(address: impl Into<String>) -> ClientBuilder {
         ClientBuilder::new(address, Framing::RtuOverTcp)
+    }
+
+    /// A Modbus RTU client on the local serial port `path` (for example
+    /// `/dev/ttyUSB0`) at `baud` bits per second, 8E1 (feature `serial`).
+    /// One request at a time; the line's silence between frames is taken as
+    /// 3.5 characters, at least 1.75 ms (the specification's rule above
+    /// 19 200 baud), unless [`ClientBuilder::rtu_silence`] says otherwise.
+    #[cfg(feature = "serial")]
+    pub fn rtu_serial(path: &str, baud: u32) -> ClientBuilder {
+        let character = Duration::from_secs_f64(11.0 / f64::from(baud.max(1)));
+        ClientBuilder::new(path, Framing::Serial { baud })
+            .rtu_silence((character * 7 / 2).max(Duration::from_micros(1750)))
     }
 
     /// Sends a request PDU as it is and returns the device's response PDU,

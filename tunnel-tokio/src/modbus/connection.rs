@@ -26,6 +26,12 @@ pub(super) enum Framing {
     Tcp,
     /// RTU frames with CRC through a serial gateway: one at a time.
     RtuOverTcp,
+    /// RTU on a local serial port (feature `serial`).
+    #[cfg(feature = "serial")]
+    Serial {
+        /// Bits per second.
+        baud: u32,
+    },
 }
 
 /// One request handed to the connection task.
@@ -63,6 +69,22 @@ pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>) {
             continue;
         }
         let attempt_end = call.deadline.min(Instant::now() + config.connect_timeout);
+        #[cfg(feature = "serial")]
+        if let Framing::Serial { baud } = config.framing {
+            let port = match open_serial(&config.address, baud) {
+                Ok(port) => port,
+                Err(e) => {
+                    debug!(port = %config.address, error = %e, "serial port open failed");
+                    call.answer(Err(ClientError::Connect(e)));
+                    continue;
+                }
+            };
+            match rtu(port, call, &mut rx, config.rtu_silence).await {
+                Ended::Closed => return,
+                Ended::Broken(pending) => next = pending,
+            }
+            continue;
+        }
         let stream = match timeout_at(attempt_end, TcpStream::connect(&config.address)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -80,7 +102,7 @@ pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>) {
         debug!(address = %config.address, "modbus connected");
         let outcome = match config.framing {
             Framing::Tcp => tcp(stream, call, &mut rx, config.max_in_flight.clamp(1, MAX_IN_FLIGHT)).await,
-            Framing::RtuOverTcp => rtu_over_tcp(stream, call, &mut rx, config.rtu_silence).await,
+            _ => rtu(stream, call, &mut rx, config.rtu_silence).await,
         };
         match outcome {
             Ended::Closed => return,
@@ -212,8 +234,27 @@ fn deliver_tcp(
     Ok(())
 }
 
-async fn rtu_over_tcp(stream: TcpStream, first: Call, rx: &mut mpsc::Receiver<Call>, silence: Duration) -> Ended {
-    let (mut rd, mut wr) = stream.into_split();
+/// Opens a serial port for RTU: 8 data bits, even parity, 1 stop bit (the
+/// specification's default), at `baud`.
+#[cfg(feature = "serial")]
+fn open_serial(path: &str, baud: u32) -> io::Result<tokio_serial::SerialStream> {
+    use tokio_serial::SerialPortBuilderExt;
+    tokio_serial::new(path, baud)
+        .data_bits(tokio_serial::DataBits::Eight)
+        .parity(tokio_serial::Parity::Even)
+        .stop_bits(tokio_serial::StopBits::One)
+        .open_native_async()
+        .map_err(io::Error::from)
+}
+
+/// RTU, one request at a time, over a TCP stream to a serial gateway or a serial port.
+async fn rtu<S>(stream: S, first: Call, rx: &mut mpsc::Receiver<Call>, silence: Duration) -> Ended
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    let (rd, wr) = tokio::io::split(stream);
+    tokio::pin!(rd);
+    tokio::pin!(wr);
     let decoder = RtuDecoder::new(Direction::Response);
     let mut buf = BytesMut::with_capacity(2 * rtu::MAX_ADU_LEN);
     let mut frame = [0u8; rtu::MAX_ADU_LEN];

@@ -2,9 +2,8 @@
 //! [`Client`] (Modbus TCP with many transactions in flight, or RTU over TCP)
 //! and a [`Server`] over a [`DataModel`](outpost_modbus_core::server::DataModel).
 //!
-//! Serial RTU on a local port is not offered: it needs a serial-port crate
-//! with OS bindings, and RTU through a serial-to-TCP gateway
-//! ([`Client::rtu_over_tcp`]) covers the plants this crate serves.
+//! RTU on a local serial port (`Client::rtu_serial`) comes with the optional
+//! feature `serial` (tokio-serial, built without libudev).
 
 mod client;
 mod connection;
