@@ -1,0 +1,119 @@
+//! The hub: accepts agents, and runs the Modbus TCP gateways its
+//! configuration lists. See `config/hub.toml`.
+//!
+//! ```sh
+//! cargo run -p outpost-examples --bin outpost-hub -- examples/config/hub.toml
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use outpost_examples::{config_arg, init_logging, load, relative};
+use outpost_modbus_core::UnitId;
+use outpost_tunnel_proto::AgentId;
+use outpost_tunnel_tokio::binding::Role;
+use outpost_tunnel_tokio::hub::{FileCredentials, GatewayBuilder, Hub, Route};
+use outpost_tunnel_tokio::tls::HubTls;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    listen: SocketAddr,
+    credentials: PathBuf,
+    tls: Tls,
+    #[serde(default)]
+    gateway: Vec<Gateway>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tls {
+    cert: PathBuf,
+    key: PathBuf,
+    agent_ca: PathBuf,
+    crl: Option<PathBuf>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Gateway {
+    listen: SocketAddr,
+    role: String,
+    /// Where requests for units without a route of their own go.
+    default: Option<Target>,
+    #[serde(default)]
+    routes: Vec<UnitRoute>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    agent: String,
+    target: String,
+    device_unit: Option<u8>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnitRoute {
+    unit: u8,
+    agent: String,
+    target: String,
+    device_unit: Option<u8>,
+}
+
+fn route(agent: &str, target: &str, unit: Option<u8>) -> Result<Route, Box<dyn std::error::Error>> {
+    let route = Route::new(AgentId::new(agent)?, target);
+    Ok(match unit {
+        Some(u) => route.with_unit(UnitId(u)),
+        None => route,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_logging();
+    let path = config_arg("outpost-hub");
+    let config: Config = load(&path)?;
+    let at = |p: &PathBuf| relative(&path, p);
+    let tls = HubTls::from_pem_files(
+        &at(&config.tls.cert),
+        &at(&config.tls.key),
+        &at(&config.tls.agent_ca),
+        config.tls.crl.as_ref().map(at).as_deref(),
+    )?;
+    let credentials = Arc::new(FileCredentials::load(at(&config.credentials))?);
+    let hub = Hub::builder()
+        .listen(config.listen)
+        .tls(tls)
+        .credentials(credentials)
+        .start()
+        .await?;
+    println!("outpost-hub listening for agents on {}", hub.local_addr());
+    let mut gateways = Vec::new();
+    for g in &config.gateway {
+        let mut builder = GatewayBuilder::new(g.listen, Role::new(&g.role)?);
+        if let Some(t) = &g.default {
+            builder = builder.route_all(route(&t.agent, &t.target, t.device_unit)?);
+        }
+        for r in &g.routes {
+            builder = builder.route_unit(UnitId(r.unit), route(&r.agent, &r.target, r.device_unit)?);
+        }
+        let gateway = hub.gateway(builder).await?;
+        println!("outpost-hub gateway for role {} on {}", g.role, gateway.local_addr());
+        gateways.push(gateway);
+    }
+    let mut events = hub.events();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => println!("outpost-hub event: {event:?}"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("outpost-hub: {n} events missed"),
+                Err(_) => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! The deployment programs, run as a user runs them: certificates from
+//! `outpost-certs`, a simulated device, `outpost-hub` and `outpost-agent`
+//! with TOML files, and a Modbus TCP client reading through the hub's gateway.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use outpost_modbus_core::UnitId;
+use outpost_tunnel_tokio::modbus::{Client, ClientError, Requests};
+
+struct Program {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Program {
+    fn start(bin: &str, args: &[&str]) -> Program {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Program { child, lines }
+    }
+
+    /// The rest of the first line that starts with `prefix`.
+    fn wait_for(&self, prefix: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the program printed it");
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.trim().to_owned();
+            }
+        }
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certs_sim_hub_and_agent_from_their_config_files() {
+    let dir = std::env::temp_dir().join(format!("outpost-programs-{}", std::process::id()));
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_outpost-certs"))
+        .args([certs.to_str().unwrap(), "hub.example", "plant-7"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let sim = Program::start(env!("CARGO_BIN_EXE_modbus-sim"), &["127.0.0.1:0"]);
+    let device = sim.wait_for("modbus-sim listening on");
+
+    // The sample configurations, on ephemeral ports.
+    let sample =
+        |name: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name)).unwrap();
+    write(
+        &dir,
+        "hub.toml",
+        &sample("hub.toml")
+            .replace("127.0.0.1:7443", "127.0.0.1:0")
+            .replace("127.0.0.1:5020", "127.0.0.1:0"),
+    );
+    let hub_toml = dir.join("hub.toml");
+    let hub = Program::start(env!("CARGO_BIN_EXE_outpost-hub"), &[hub_toml.to_str().unwrap()]);
+    let hub_addr = hub.wait_for("outpost-hub listening for agents on");
+    let gateway = hub.wait_for("outpost-hub gateway for role scada on");
+
+    write(
+        &dir,
+        "agent.toml",
+        &sample("agent.toml")
+            .replace("127.0.0.1:7443", &hub_addr)
+            .replace("127.0.0.1:5502", &device),
+    );
+    let agent_toml = dir.join("agent.toml");
+    let agent = Program::start(env!("CARGO_BIN_EXE_outpost-agent"), &[agent_toml.to_str().unwrap()]);
+    agent.wait_for("outpost-agent connected");
+    hub.wait_for("outpost-hub event: Connected");
+
+    let scada = Client::tcp(gateway).timeout(Duration::from_secs(3)).build();
+    assert_eq!(
+        scada.read_holding_registers(UnitId(1), 10, 3).await.unwrap(),
+        [10, 11, 12]
+    );
+    scada.write_single_register(UnitId(1), 12, 1200).await.unwrap();
+    assert_eq!(scada.read_holding_registers(UnitId(1), 12, 1).await.unwrap(), [1200]);
+    // The sample policy lets scada write registers 10..19 only.
+    let err = scada.write_single_register(UnitId(1), 30, 1).await.unwrap_err();
+    assert!(matches!(err, ClientError::Exception(_)), "{err}");
+    drop((agent, hub, sim));
+    let _ = std::fs::remove_dir_all(&dir);
+}
