@@ -302,3 +302,29 @@ async fn the_agent_refuses_a_hub_its_pinned_ca_did_not_sign() {
     assert!(!agent.is_connected());
     assert!(hub.agents().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_agent_leaves_no_session_behind() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let device = device().await;
+    let mut events = hub.events();
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    agent.connected().await;
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    agent.shutdown();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            HubEvent::Disconnected { agent, .. } => {
+                assert_eq!(agent.as_str(), AGENT);
+                break;
+            }
+            _ => continue,
+        }
+    }
+    assert!(hub.agents().is_empty());
+}

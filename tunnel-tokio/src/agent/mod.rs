@@ -367,12 +367,24 @@ async fn session(inner: &Arc<Inner>) -> Result<(), SessionFailure> {
     info!(hub = %inner.hub, agent = %inner.id, "connected to the hub; authenticating");
     let (commands_tx, commands_rx) = mpsc::channel(256);
     let (events_tx, events_rx) = mpsc::channel(256);
-    let driver = tokio::spawn(drive(tls, session, commands_rx, events_tx));
-    let serving = tokio::spawn(serve::serve(Arc::clone(inner), events_rx, commands_tx));
-    let ended = driver.await.unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
-    let _ = serving.await;
+    // Both tasks end with this future: a stopped agent leaves no session behind.
+    let mut driver = AbortOnDrop(tokio::spawn(drive(tls, session, commands_rx, events_tx)));
+    let mut serving = AbortOnDrop(tokio::spawn(serve::serve(Arc::clone(inner), events_rx, commands_tx)));
+    let ended = (&mut driver.0)
+        .await
+        .unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
+    let _ = (&mut serving.0).await;
     match ended {
         Ended::Session(e) if e.is_clean() => Ok(()),
         other => Err(other.into()),
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
