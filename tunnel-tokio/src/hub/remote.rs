@@ -99,14 +99,18 @@ impl RemoteClient {
             .hub
             .link(&self.agent)
             .ok_or_else(|| ClientError::NoAgent(self.agent.to_string()))?;
+        // Marked as a retry only when an earlier attempt may have reached
+        // the agent (then it is a read: a write is never re-sent).
+        let mut maybe_sent = false;
         for attempt in 0..2 {
-            match self.attempt(&link, unit, expect, &pdu, deadline, attempt == 1).await {
+            match self.attempt(&link, unit, expect, &pdu, deadline, maybe_sent).await {
                 Err(Attempt::Failed(e)) => return Err(e),
                 Ok(outcome) => return outcome,
                 Err(Attempt::Broken { sent }) => {
                     if changes && sent {
                         return Err(ClientError::OutcomeUnknown);
                     }
+                    maybe_sent |= sent;
                     if attempt == 1 {
                         break;
                     }
