@@ -49,6 +49,7 @@
 
 pub mod agent;
 pub mod binding;
+mod counted;
 mod driver;
 pub mod hub;
 pub mod modbus;

@@ -27,6 +27,7 @@ use tracing::{info, warn};
 pub use device::Device;
 use device::DeviceRuntime;
 
+use crate::counted::{Counted, Traffic};
 use crate::driver::{drive, Ended};
 use crate::tls::{channel_binding, provider, AgentTls, TlsError};
 
@@ -50,6 +51,7 @@ pub(crate) struct Counters {
     pub(crate) requests: AtomicU64,
     pub(crate) answered: AtomicU64,
     pub(crate) denials: AtomicU64,
+    pub(crate) traffic: Arc<Traffic>,
 }
 
 /// A snapshot of an agent's counters.
@@ -66,6 +68,10 @@ pub struct AgentStats {
     pub answered: u64,
     /// Requests the local policy refused.
     pub denials: u64,
+    /// Bytes received from the hub (TLS payload).
+    pub bytes_in: u64,
+    /// Bytes sent to the hub (TLS payload).
+    pub bytes_out: u64,
 }
 
 /// Everything a running agent shares between its tasks.
@@ -267,6 +273,8 @@ impl RunningAgent {
             requests: c.requests.load(Relaxed),
             answered: c.answered.load(Relaxed),
             denials: c.denials.load(Relaxed),
+            bytes_in: c.traffic.received(),
+            bytes_out: c.traffic.sent(),
         }
     }
 
@@ -368,7 +376,8 @@ async fn session(inner: &Arc<Inner>) -> Result<(), SessionFailure> {
     let (commands_tx, commands_rx) = mpsc::channel(256);
     let (events_tx, events_rx) = mpsc::channel(256);
     // Both tasks end with this future: a stopped agent leaves no session behind.
-    let mut driver = AbortOnDrop(tokio::spawn(drive(tls, session, commands_rx, events_tx)));
+    let io = Counted::new(tls, Arc::clone(&inner.counters.traffic));
+    let mut driver = AbortOnDrop(tokio::spawn(drive(io, session, commands_rx, events_tx)));
     let mut serving = AbortOnDrop(tokio::spawn(serve::serve(Arc::clone(inner), events_rx, commands_tx)));
     let ended = (&mut driver.0)
         .await

@@ -165,6 +165,8 @@ async fn serve_request(
         inner.counters.denials.fetch_add(1, Relaxed);
         warn!(
             target: "outpost::audit",
+            agent = %inner.id,
+            hub = %inner.hub,
             role,
             principal = %ctx.metadata.principal,
             device = %device.name,

@@ -29,6 +29,7 @@ pub use credentials::{CredentialsError, FileCredentials};
 pub use gateway::{Gateway, GatewayBuilder, Route};
 pub use remote::{AgentRef, RemoteClient};
 
+use crate::counted::{Counted, Traffic};
 use crate::driver::{drive, DriverEvent, Ended};
 use crate::modbus::ClientError;
 use crate::tls::{agent_id_from_certificate, channel_binding, provider, HubTls};
@@ -92,8 +93,7 @@ struct Counters {
     connections: AtomicU64,
     sessions: AtomicU64,
     rejected: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
+    traffic: Arc<Traffic>,
 }
 
 /// A credential store, shown in debug output by name only.
@@ -350,8 +350,8 @@ impl Hub {
             sessions: c.sessions.load(Relaxed),
             rejected: c.rejected.load(Relaxed),
             agents: self.agents().len() as u64,
-            bytes_in: c.bytes_in.load(Relaxed),
-            bytes_out: c.bytes_out.load(Relaxed),
+            bytes_in: c.traffic.received(),
+            bytes_out: c.traffic.sent(),
         }
     }
 }
@@ -431,7 +431,7 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, perm
     );
     let (commands_tx, commands_rx) = mpsc::channel(256);
     let (events_tx, mut events_rx) = mpsc::channel(256);
-    let io = Counted::new(tls, Arc::clone(&inner));
+    let io = Counted::new(tls, Arc::clone(&inner.counters.traffic));
     let driver = tokio::spawn(drive(io, session, commands_rx, events_tx));
     // The handshake: until Established, or the session ends.
     let mut permit = Some(permit);
@@ -502,58 +502,4 @@ fn unregister(inner: &HubInner, link: &Arc<Link>) {
     }
     inner.changed.send_modify(|n| *n += 1);
     debug!(agent = %link.agent, "agent unregistered");
-}
-
-/// A stream that counts the bytes it moves into the hub's counters.
-struct Counted<S> {
-    inner: S,
-    hub: Arc<HubInner>,
-}
-
-impl<S> Counted<S> {
-    fn new(inner: S, hub: Arc<HubInner>) -> Self {
-        Counted { inner, hub }
-    }
-}
-
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        self.hub.counters.bytes_in.fetch_add(n as u64, Relaxed);
-        poll
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = &poll {
-            self.hub.counters.bytes_out.fetch_add(*n as u64, Relaxed);
-        }
-        poll
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
