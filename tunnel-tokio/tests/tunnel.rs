@@ -218,13 +218,15 @@ async fn a_newer_session_of_the_same_agent_supersedes_the_old_one() {
     };
     assert_eq!(superseded, old_peer);
     assert_eq!(hub.agents().len(), 1);
+    // Two live agents with one identity would take turns: stop the first.
+    first.shutdown();
+    second.connected().await;
     let plc = hub
-        .agent(AGENT)
+        .wait_for_agent(AGENT, Duration::from_secs(5))
+        .await
         .unwrap()
         .modbus("plc-1", Role::new("operator").unwrap());
     assert_eq!(plc.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0]);
-    // Stop the first so it does not supersede back when it reconnects.
-    first.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
