@@ -72,7 +72,13 @@ impl Link {
 
     /// Asks the session to end (a newer one replaces it, or the hub stops).
     pub(crate) fn close(&self, code: ErrorCode) {
-        let _ = self.commands.try_send(Command::Close(code));
+        if let Err(mpsc::error::TrySendError::Full(command)) = self.commands.try_send(Command::Close(code)) {
+            // The queue is full: deliver the close when there is room.
+            let commands = self.commands.clone();
+            tokio::spawn(async move {
+                let _ = commands.send(command).await;
+            });
+        }
     }
 
     /// The channel for `target` and `metadata`, opened if needed.
