@@ -73,11 +73,15 @@ impl Link {
     /// Asks the session to end (a newer one replaces it, or the hub stops).
     pub(crate) fn close(&self, code: ErrorCode) {
         if let Err(mpsc::error::TrySendError::Full(command)) = self.commands.try_send(Command::Close(code)) {
-            // The queue is full: deliver the close when there is room.
-            let commands = self.commands.clone();
-            tokio::spawn(async move {
-                let _ = commands.send(command).await;
-            });
+            // The queue is full: deliver the close when there is room (if
+            // a runtime is still there to do it; without one the session's
+            // task is gone too).
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let commands = self.commands.clone();
+                runtime.spawn(async move {
+                    let _ = commands.send(command).await;
+                });
+            }
         }
     }
 
