@@ -220,6 +220,10 @@ impl Agent {
 
     /// Starts the agent on the current tokio runtime: it dials the hub and
     /// keeps a session up until the returned handle is shut down or dropped.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
     pub fn spawn(self) -> RunningAgent {
         let (connected, watcher) = watch::channel(false);
         let inner = Arc::new(Inner {

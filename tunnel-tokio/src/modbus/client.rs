@@ -78,6 +78,10 @@ impl ClientBuilder {
 
     /// Starts the client's connection task on the current tokio runtime. The
     /// connection is made on the first request, and again after it breaks.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
     pub fn build(self) -> Client {
         let (tx, rx) = mpsc::channel(self.queue);
         let timeout = self.timeout;
