@@ -192,11 +192,13 @@ pub fn roundtrip_tunnel(data: &[u8]) {
                 }
             }
         }
-        // A HELLO carries at most MAX_VERSIONS versions, a CLOSE at most
-        // MAX_REASON_LEN bytes of reason: the rest are not sent (documented).
+        // A HELLO carries at most MAX_VERSIONS versions, an OPEN at most
+        // MAX_TARGET_LEN bytes of target, a CLOSE at most MAX_REASON_LEN bytes
+        // of reason: the rest are not sent (documented on the fields).
         let mut expected = frame.clone();
         match &mut expected {
             Frame::Hello(h) => h.versions.truncate(MAX_VERSIONS),
+            Frame::Open(o) => o.target.truncate(Open::MAX_TARGET_LEN),
             Frame::Close { reason, .. } => reason.truncate(MAX_REASON_LEN),
             _ => {}
         }
@@ -213,7 +215,6 @@ fn breaks_rules(frame: &Frame) -> bool {
     match frame {
         Frame::Hello(h) => h.versions.is_empty() || h.max_frame < MIN_FRAME_LIMIT,
         Frame::Challenge(c) => c.max_frame < MIN_FRAME_LIMIT,
-        Frame::Open(o) => o.target.len() > Open::MAX_TARGET_LEN,
         Frame::Data { data, .. } => data.is_empty(),
         Frame::WindowUpdate { increment, .. } => *increment == 0,
         _ => false,

@@ -105,7 +105,10 @@ async fn reads_and_writes_of_every_table_through_the_tunnel() {
     assert!(stats.answered >= 12);
     assert_eq!(hub.stats().agents, 1);
     assert!(hub.stats().bytes_in > 0 && hub.stats().bytes_out > 0);
-    assert!(stats.bytes_out >= hub.stats().bytes_in, "the hub read more than the agent wrote");
+    assert!(
+        stats.bytes_out >= hub.stats().bytes_in,
+        "the hub read more than the agent wrote"
+    );
 }
 
 #[tokio::test]

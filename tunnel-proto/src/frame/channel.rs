@@ -17,7 +17,9 @@ pub struct Open {
     pub kind: ChannelKind,
     /// The opener's receive window for the channel.
     pub window: u32,
-    /// What the channel is for, as the receiver names it (a device, a service).
+    /// What the channel is for, as the receiver names it (a device, a
+    /// service): at most [`Open::MAX_TARGET_LEN`] bytes; encoding sends only
+    /// the first [`Open::MAX_TARGET_LEN`].
     pub target: Bytes,
     /// Opaque to the tunnel; application profiles define it (the hub passes
     /// the IT principal and role here).

@@ -215,3 +215,26 @@ fn close_sends_at_most_max_reason_len() {
     };
     assert_eq!(reason.len(), MAX_REASON_LEN);
 }
+
+/// Found by the `roundtrip_tunnel` fuzz target: an OPEN built with a target
+/// longer than the frame carries lost the rest silently, undocumented. The
+/// limit is documented; the first `MAX_TARGET_LEN` bytes are sent (the
+/// session's `open_channel` refuses a longer target with `TargetTooLong`).
+#[test]
+fn open_sends_at_most_max_target_len() {
+    use crate::frame::{FrameDecoder, Open};
+    let open = Frame::Open(Open {
+        channel: ChannelId::new(2).unwrap(),
+        kind: ChannelKind::Stream,
+        window: 1000,
+        target: bytes::Bytes::from(vec![b't'; Open::MAX_TARGET_LEN + 1]),
+        metadata: bytes::Bytes::from_static(b"m"),
+    });
+    let mut d = FrameDecoder::new(1 << 16, 1 << 16);
+    d.push(&open.to_vec());
+    let Frame::Open(back) = Frame::decode(d.next_frame().unwrap().unwrap()).unwrap() else {
+        panic!("not an OPEN");
+    };
+    assert_eq!(back.target.len(), Open::MAX_TARGET_LEN);
+    assert_eq!(&back.metadata[..], b"m");
+}
