@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod binding;
 mod device;
 mod modbus;
 mod records;
@@ -19,6 +20,7 @@ mod tunnel;
 
 /// One function per fuzz target; each takes libFuzzer's raw input.
 pub mod targets {
+    pub use crate::binding::binding;
     pub use crate::modbus::{
         client, mbap, request_pdu, response_check, response_pdu, roundtrip_modbus, rtu_request, rtu_response, server,
     };
@@ -46,4 +48,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("agent_session", targets::agent_session),
     ("roundtrip_modbus", targets::roundtrip_modbus),
     ("roundtrip_tunnel", targets::roundtrip_tunnel),
+    ("binding", targets::binding),
 ];

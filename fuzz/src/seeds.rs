@@ -123,6 +123,19 @@ pub fn write_seeds(dir: &Path) {
     // Serial Line V1.02, CRC example: 02 07 -> 41 12.
     write(dir, "rtu_request", "spec-crc", &[0xFF, 0x02, 0x07, 0x41, 0x12]);
 
+    // The Modbus binding (PROTOCOL.md section 12): its worked messages.
+    let binding = [
+        ("metadata", hex("00 01 08 6f70657261746f72 00")),
+        ("request", hex("01 01 11 000009c4 00 03006b0003")),
+        ("answered", hex("02 02 00 0306022b00000064")),
+        ("denied", hex("02 02 01 02")),
+        ("malformed", hex("02 02 06 03")),
+        ("no-answer", hex("02 02 02")),
+    ];
+    for (name, bytes) in binding {
+        write(dir, "binding", name, &bytes);
+    }
+
     // Tunnel: a real handshake, then one of every session frame.
     let (hello, challenge, proof, confirm) = handshake();
     let ch = |v| ChannelId::new(v).expect("non-zero");
