@@ -20,6 +20,9 @@ use crate::binding::{ChannelMetadata, Outcome, TunnelRequest};
 use crate::driver::{Command, DriverEvent};
 use crate::modbus::ClientError;
 
+/// Requests of one session being served at once, at most.
+const MAX_REQUESTS: usize = 1024;
+
 /// What a channel is for: one device, one role.
 #[derive(Debug)]
 struct ChannelCtx {
@@ -72,6 +75,11 @@ pub(super) async fn serve(
                 let Some(ctx) = channels.get(&channel) else {
                     continue;
                 };
+                // Bounded work: past the cap, wait for a request to finish
+                // (the session's windows then hold the hub back).
+                while requests.len() >= MAX_REQUESTS {
+                    let _ = requests.join_next().await;
+                }
                 let ctx = Arc::clone(ctx);
                 let inner = Arc::clone(&inner);
                 let commands = commands.clone();

@@ -132,10 +132,13 @@ impl Link {
     }
 
     /// Sends a request message; the receiver gets its outcome's bytes.
+    /// Fails with [`ClientError::Expired`] if the session cannot take the
+    /// message by `deadline` (then nothing was sent).
     pub(crate) async fn send(
         &self,
         channel: ChannelId,
         payload: Bytes,
+        deadline: tokio::time::Instant,
     ) -> Result<(u32, oneshot::Receiver<Result<Bytes, Broken>>), ClientError> {
         let (tx, rx) = oneshot::channel();
         let correlation = {
@@ -157,11 +160,17 @@ impl Link {
             correlation,
             payload,
         };
-        if self.commands.send(command).await.is_err() {
-            self.state().waiters.remove(&(channel, correlation));
-            return Err(self.gone());
+        match tokio::time::timeout_at(deadline, self.commands.send(command)).await {
+            Ok(Ok(())) => Ok((correlation, rx)),
+            Ok(Err(_)) => {
+                self.state().waiters.remove(&(channel, correlation));
+                Err(self.gone())
+            }
+            Err(_) => {
+                self.state().waiters.remove(&(channel, correlation));
+                Err(ClientError::Expired)
+            }
         }
-        Ok((correlation, rx))
     }
 
     /// Stops waiting for a request's outcome.

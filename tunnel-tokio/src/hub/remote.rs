@@ -149,9 +149,12 @@ impl RemoteClient {
         let mut payload = Vec::with_capacity(request.encoded_len());
         request.encode(&mut payload);
         let (correlation, outcome) = link
-            .send(channel, Bytes::from(payload))
+            .send(channel, Bytes::from(payload), deadline)
             .await
-            .map_err(|_| Attempt::Broken { sent: false })?;
+            .map_err(|e| match e {
+                ClientError::Expired => Attempt::Failed(e),
+                _ => Attempt::Broken { sent: false },
+            })?;
         // The agent answers within the budget; allow the trip back.
         let grace = Duration::from_millis(500).min(budget / 2 + Duration::from_millis(50));
         let bytes = match tokio::time::timeout_at(deadline + grace, outcome).await {
