@@ -152,6 +152,38 @@ fn round_trips(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Sixteen reads on one connection: outpost's client pipelines them
+    // (transaction ids, up to 16 in flight); tokio-modbus's client takes
+    // `&mut self` and sends one after the other.
+    let pipelined = rt.block_on(async { Client::tcp(s.device.to_string()).max_in_flight(16).build() });
+    let mut g = c.benchmark_group("16 reads of 10 registers on one connection, loopback");
+    g.bench_function("outpost client, pipelined", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let reads: Vec<_> = (0..16u16)
+                    .map(|i| {
+                        let c = pipelined.clone();
+                        tokio::spawn(async move { c.read_holding_registers(UnitId(1), i, 10).await })
+                    })
+                    .collect();
+                for r in reads {
+                    r.await.unwrap().unwrap();
+                }
+            })
+        })
+    });
+    g.bench_function("tokio-modbus client, one after the other", |b| {
+        use tokio_modbus::client::Reader;
+        b.iter(|| {
+            rt.block_on(async {
+                for i in 0..16u16 {
+                    tokio_modbus.read_holding_registers(i, 10).await.unwrap().unwrap();
+                }
+            })
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, round_trips);
