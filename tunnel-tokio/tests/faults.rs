@@ -159,3 +159,43 @@ async fn a_dead_or_silent_device_leaves_the_session_up() {
     assert_eq!(hub.agents().len(), 1);
     assert!(agent.is_connected());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_device_queue_answers_busy_and_sends_nothing() {
+    use outpost_tunnel_proto::{AgentId, Secret};
+    use outpost_tunnel_tokio::agent::{Agent, Device};
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let (device, writes, _device_task) = common::slow_device(Duration::from_millis(300)).await;
+    // One request at a time, none waiting.
+    let mut agent = Agent::builder()
+        .hub(hub.local_addr().to_string())
+        .tls(pki.agent_tls(AGENT, 7))
+        .identity(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap())
+        .policy(policy())
+        .device(
+            Device::tcp("plc-1", &device.to_string())
+                .units([UNIT])
+                .max_in_flight(1)
+                .queue(0),
+        )
+        .build()
+        .unwrap()
+        .spawn();
+    agent.connected().await;
+    let plc = hub
+        .wait_for_agent(AGENT, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .modbus("plc-1", operator());
+    let first = tokio::spawn({
+        let plc = plc.clone();
+        async move { plc.read_holding_registers(UNIT, 0, 1).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let err = plc.write_single_register(UNIT, 1, 11).await.unwrap_err();
+    assert!(matches!(err, ClientError::Busy), "{err}");
+    assert_eq!(err.delivery(), Sent::No);
+    assert_eq!(first.await.unwrap().unwrap(), [0]);
+    assert_eq!(writes.load(SeqCst), 0);
+}

@@ -126,3 +126,33 @@ async fn a_flooding_client_is_held_back_and_others_are_served() {
     flood.read_exact(&mut reply).await.unwrap();
     assert_eq!(reply[7], 0x03);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_past_the_limit_are_closed() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let device = device().await;
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    agent.connected().await;
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let gateway = hub
+        .gateway(
+            GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
+                .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1"))
+                .max_clients(1),
+        )
+        .await
+        .unwrap();
+    let first = Client::tcp(gateway.local_addr().to_string()).build();
+    assert_eq!(first.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0]);
+    // A second client is closed at once: its read sees the end of the stream.
+    let mut second = tokio::net::TcpStream::connect(gateway.local_addr()).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    // The first is still served.
+    assert_eq!(first.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
+}

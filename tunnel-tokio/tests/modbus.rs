@@ -200,3 +200,20 @@ async fn rtu_over_tcp_through_a_serial_gateway() {
     let err = c.read_holding_registers(UnitId(0), 0, 1).await.unwrap_err();
     assert!(matches!(err, ClientError::Broadcast));
 }
+
+#[tokio::test]
+async fn a_full_server_closes_new_connections() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(Server::builder().max_connections(1).serve(listener, common::shared()));
+    let first = Client::tcp(addr.to_string()).build();
+    assert_eq!(first.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0]);
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert_eq!(first.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
+}

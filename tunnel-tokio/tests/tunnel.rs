@@ -6,13 +6,44 @@ mod common;
 use std::time::Duration;
 
 use common::deploy::*;
-use common::pki::Pki;
+use common::pki::{Pki, HUB_NAME};
 use outpost_modbus_core::{ExceptionCode, UnitId};
 use outpost_tunnel_proto::{AgentId, Secret};
 use outpost_tunnel_tokio::agent::Agent;
 use outpost_tunnel_tokio::binding::Role;
 use outpost_tunnel_tokio::hub::HubEvent;
 use outpost_tunnel_tokio::modbus::{ClientError, Requests, Sent};
+use outpost_tunnel_tokio::tls::AgentTls;
+
+/// The reason of the next rejection the hub reports after this call.
+fn next_rejection(events: &tokio::sync::broadcast::Receiver<HubEvent>) -> impl std::future::Future<Output = String> {
+    let mut events = events.resubscribe();
+    async move {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+                Ok(Ok(HubEvent::Rejected { reason, .. })) => return reason,
+                Ok(Ok(HubEvent::Connected { agent, .. })) => panic!("{agent} was let in"),
+                Ok(_) => {}
+                Err(_) => panic!("no rejection"),
+            }
+        }
+    }
+}
+
+/// An agent with `tls`, claiming to be `id`, and no devices.
+fn bare_agent(
+    hub: &outpost_tunnel_tokio::hub::Hub,
+    tls: AgentTls,
+    id: &str,
+) -> outpost_tunnel_tokio::agent::RunningAgent {
+    Agent::builder()
+        .hub(hub.local_addr().to_string())
+        .tls(tls)
+        .identity(AgentId::new(id).unwrap(), Secret::new(SECRET).unwrap())
+        .build()
+        .unwrap()
+        .spawn()
+}
 
 #[tokio::test]
 async fn reads_and_writes_of_every_table_through_the_tunnel() {
@@ -116,70 +147,42 @@ async fn wrong_ca_wrong_secret_mismatched_id_and_revoked_certificates_are_refuse
     let pki = Pki::new();
     let hub = hub(&pki, &[66]).await;
     let device = device().await;
-    let mut events = hub.events();
-    let expect_rejection = |events: &mut tokio::sync::broadcast::Receiver<HubEvent>| {
-        let mut events = events.resubscribe();
-        async move {
-            loop {
-                match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
-                    Ok(Ok(HubEvent::Rejected { reason, .. })) => return reason,
-                    Ok(Ok(HubEvent::Connected { agent, .. })) => panic!("{agent} was let in"),
-                    Ok(_) => {}
-                    Err(_) => panic!("no rejection"),
-                }
-            }
-        }
-    };
-
+    let events = hub.events();
     // A certificate from another CA.
     let other = Pki::new();
-    let wait = expect_rejection(&mut events);
-    let a = Agent::builder()
-        .hub(hub.local_addr().to_string())
-        .tls({
-            let (chain, key) = other.agent_ca.leaf(AGENT, true, 7);
-            outpost_tunnel_tokio::tls::AgentTls::new(chain, key, &[pki.hub_ca.der()], common::pki::HUB_NAME).unwrap()
-        })
-        .identity(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap())
-        .build()
-        .unwrap()
-        .spawn();
+    let wait = next_rejection(&events);
+    let (chain, key) = other.agent_ca.leaf(AGENT, true, 7);
+    let a = bare_agent(
+        &hub,
+        AgentTls::new(chain, key, &[pki.hub_ca.der()], HUB_NAME).unwrap(),
+        AGENT,
+    );
     let reason = wait.await;
     assert!(reason.contains("TLS"), "{reason}");
     drop(a);
 
     // The wrong secret.
-    let wait = expect_rejection(&mut events);
+    let wait = next_rejection(&events);
     let a = agent(&pki, &hub, device, AGENT, b"not the secret, but as long as one");
     let reason = wait.await;
     assert!(reason.contains("authentication failed"), "{reason}");
     drop(a);
 
     // A certificate for plant-7, claiming to be plant-8.
-    let wait = expect_rejection(&mut events);
-    let a = Agent::builder()
-        .hub(hub.local_addr().to_string())
-        .tls(pki.agent_tls(AGENT, 8))
-        .identity(AgentId::new("plant-8").unwrap(), Secret::new(SECRET).unwrap())
-        .build()
-        .unwrap()
-        .spawn();
+    let wait = next_rejection(&events);
+    let a = bare_agent(&hub, pki.agent_tls(AGENT, 8), "plant-8");
     let reason = wait.await;
     assert!(reason.contains("authentication failed"), "{reason}");
     drop(a);
 
     // A revoked certificate (serial 66 is on the CRL).
-    let wait = expect_rejection(&mut events);
-    let a = Agent::builder()
-        .hub(hub.local_addr().to_string())
-        .tls({
-            let (chain, key) = pki.agent_ca.leaf(AGENT, true, 66);
-            outpost_tunnel_tokio::tls::AgentTls::new(chain, key, &[pki.hub_ca.der()], common::pki::HUB_NAME).unwrap()
-        })
-        .identity(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap())
-        .build()
-        .unwrap()
-        .spawn();
+    let wait = next_rejection(&events);
+    let (chain, key) = pki.agent_ca.leaf(AGENT, true, 66);
+    let a = bare_agent(
+        &hub,
+        AgentTls::new(chain, key, &[pki.hub_ca.der()], HUB_NAME).unwrap(),
+        AGENT,
+    );
     let reason = wait.await;
     assert!(reason.contains("TLS"), "{reason}");
     drop(a);
@@ -246,36 +249,24 @@ async fn pre_authentication_work_is_bounded() {
         .start()
         .await
         .unwrap();
-    let mut events = hub.events();
-    let next_rejection = |events: &mut tokio::sync::broadcast::Receiver<HubEvent>| {
-        let mut events = events.resubscribe();
-        async move {
-            loop {
-                match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
-                    Ok(Ok(HubEvent::Rejected { reason, .. })) => return reason,
-                    Ok(_) => {}
-                    Err(_) => panic!("no rejection"),
-                }
-            }
-        }
-    };
+    let events = hub.events();
     // Two connections that never speak hold both handshake slots...
     let idle1 = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
     let idle2 = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     // ...so a third is turned away at once.
-    let wait = next_rejection(&mut events);
+    let wait = next_rejection(&events);
     let _third = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
     let reason = wait.await;
     assert!(reason.contains("handshakes in progress"), "{reason}");
     // The idle ones reach the handshake deadline and count as failures of
     // their source (127.0.0.1): two failures reach the limit.
-    let reason = next_rejection(&mut events).await;
+    let reason = next_rejection(&events).await;
     assert!(reason.contains("timed out"), "{reason}");
     drop((idle1, idle2));
     tokio::time::sleep(Duration::from_millis(600)).await;
     // Now even the right agent from that address waits out the window.
-    let wait = next_rejection(&mut events);
+    let wait = next_rejection(&events);
     let _agent = agent(&pki, &hub, device, AGENT, SECRET);
     let reason = wait.await;
     assert!(reason.contains("too many failed attempts"), "{reason}");

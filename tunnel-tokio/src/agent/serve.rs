@@ -18,7 +18,7 @@ use super::device::DeviceRuntime;
 use super::Inner;
 use crate::binding::{ChannelMetadata, Outcome, TunnelRequest};
 use crate::driver::{Command, DriverEvent};
-use crate::modbus::ClientError;
+use crate::modbus::{ClientError, Requests};
 
 /// Requests of one session being served at once, at most.
 const MAX_REQUESTS: usize = 1024;

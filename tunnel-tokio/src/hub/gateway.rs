@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 use super::remote::RemoteClient;
 use super::{HubError, HubInner};
 use crate::binding::{ChannelMetadata, Principal, Role};
-use crate::modbus::ClientError;
+use crate::modbus::{ClientError, Requests};
 
 /// Where a gateway sends the requests for a unit id.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -78,14 +78,6 @@ impl RemoteClient {
         self
     }
 
-    /// Sends a request PDU as it is and returns the device's response PDU,
-    /// exceptions included: the gateway's call.
-    pub async fn send_pdu(&self, unit: UnitId, pdu: &[u8], timeout: Duration) -> Result<Bytes, ClientError> {
-        let request = Request::decode(pdu).map_err(ClientError::InvalidRequest)?;
-        self.send(unit, Expectation::new(&request), Bytes::copy_from_slice(pdu), timeout)
-            .await
-    }
-
     async fn send(
         &self,
         unit: UnitId,
@@ -103,7 +95,14 @@ impl RemoteClient {
         // the agent (then it is a read: a write is never re-sent).
         let mut maybe_sent = false;
         for attempt in 0..2 {
-            match self.attempt(&link, unit, expect, &pdu, deadline, maybe_sent).await {
+            let job = Job {
+                unit,
+                expect,
+                pdu: &pdu,
+                deadline,
+                changes,
+            };
+            match self.attempt(&link, &job, maybe_sent).await {
                 Err(Attempt::Failed(e)) => return Err(e),
                 Ok(outcome) => return outcome,
                 Err(Attempt::Broken { sent }) => {
@@ -128,12 +127,16 @@ impl RemoteClient {
     async fn attempt(
         &self,
         link: &Arc<Link>,
-        unit: UnitId,
-        expect: Expectation,
-        pdu: &[u8],
-        deadline: Instant,
+        job: &Job<'_>,
         retry: bool,
     ) -> Result<Result<Bytes, ClientError>, Attempt> {
+        let Job {
+            unit,
+            expect,
+            pdu,
+            deadline,
+            changes,
+        } = *job;
         let channel = tokio::time::timeout_at(deadline, link.channel(&self.target, &self.metadata))
             .await
             .map_err(|_| Attempt::Failed(ClientError::Expired))?
@@ -162,7 +165,6 @@ impl RemoteClient {
             Ok(Ok(Err(_))) | Ok(Err(_)) => return Err(Attempt::Broken { sent: true }),
             Err(_) => {
                 link.forget(channel, correlation);
-                let changes = Request::decode(pdu).map(|r| r.is_write()).unwrap_or(true);
                 return Ok(Err(if changes {
                     ClientError::OutcomeUnknown
                 } else {
@@ -170,7 +172,6 @@ impl RemoteClient {
                 }));
             }
         };
-        let changes = Request::decode(pdu).map(|r| r.is_write()).unwrap_or(true);
         Ok(match Outcome::decode(&bytes) {
             Ok(Outcome::Answered(answer)) => match expect.check(answer) {
                 Ok(_) => Ok(bytes.slice_ref(answer)),
@@ -188,6 +189,17 @@ impl RemoteClient {
             Err(_) => Err(ClientError::Timeout),
         })
     }
+}
+
+/// One request, as each attempt sends it.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    unit: UnitId,
+    expect: Expectation,
+    pdu: &'a [u8],
+    deadline: Instant,
+    /// Whether the request changes the device (may never be re-sent).
+    changes: bool,
 }
 
 /// Why one attempt ended without an outcome.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use outpost_modbus_core::{Expectation, Request, UnitId};
+use outpost_modbus_core::{Expectation, UnitId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -133,15 +133,6 @@ impl Client {
         let character = Duration::from_secs_f64(11.0 / f64::from(baud.max(1)));
         ClientBuilder::new(path, Framing::Serial { baud })
             .rtu_silence((character * 7 / 2).max(Duration::from_micros(1750)))
-    }
-
-    /// Sends a request PDU as it is and returns the device's response PDU,
-    /// exceptions included, once it has been checked against the request.
-    /// This is the forwarding call: the PDU must decode as a request.
-    pub async fn send_pdu(&self, unit: UnitId, pdu: &[u8], timeout: Duration) -> Result<Bytes, ClientError> {
-        let request = Request::decode(pdu).map_err(ClientError::InvalidRequest)?;
-        self.send(unit, Expectation::new(&request), Bytes::copy_from_slice(pdu), timeout)
-            .await
     }
 
     async fn send(

@@ -52,6 +52,24 @@ pub trait Requests: Sync {
     /// The timeout of requests that do not name one.
     fn default_timeout(&self) -> Duration;
 
+    /// Sends a request PDU as it is and returns the response PDU, exceptions
+    /// included, once it has been checked against the request: the
+    /// forwarding call of agents and gateways. The PDU must decode as a request.
+    fn send_pdu(
+        &self,
+        unit: UnitId,
+        pdu: &[u8],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Bytes, ClientError>> + Send {
+        let prepared = Request::decode(pdu)
+            .map(|r| (Expectation::new(&r), Bytes::copy_from_slice(pdu)))
+            .map_err(ClientError::InvalidRequest);
+        async move {
+            let (expect, pdu) = prepared?;
+            self.exchange(unit, expect, pdu, timeout).await
+        }
+    }
+
     /// Sends a typed request within the default timeout.
     fn call(&self, unit: UnitId, request: &Request<'_>) -> impl Future<Output = Result<Answer, ClientError>> + Send {
         let prepared = prepare(request);
