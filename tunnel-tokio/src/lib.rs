@@ -53,4 +53,5 @@ mod counted;
 mod driver;
 pub mod hub;
 pub mod modbus;
+pub mod profile;
 pub mod tls;

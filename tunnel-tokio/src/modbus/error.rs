@@ -68,6 +68,18 @@ pub enum ClientError {
     /// The client was shut down.
     #[error("the client is closed")]
     Closed,
+    /// The device answered with a transaction id no request in flight or
+    /// recently expired carries: its answers cannot be trusted to match
+    /// their requests, so every request waiting on the connection failed
+    /// at once and the connection was dropped.
+    #[error("the device answered a request it was not asked (unknown transaction id)")]
+    DeviceFault,
+    /// The tunnel session has no room for another channel; nothing was sent.
+    #[error("the tunnel session has no room for another channel")]
+    ChannelLimit,
+    /// Too many requests wait for this agent at the hub; nothing was sent.
+    #[error("too many requests wait for this agent at the hub")]
+    Overloaded,
 }
 
 /// Whether a failed request reached the device.
@@ -89,6 +101,7 @@ impl ClientError {
             ClientError::Timeout
             | ClientError::ConnectionLost(_)
             | ClientError::Framing(_)
+            | ClientError::DeviceFault
             | ClientError::OutcomeUnknown => Sent::Maybe,
             ClientError::Encode(_)
             | ClientError::InvalidRequest(_)
@@ -100,6 +113,8 @@ impl ClientError {
             | ClientError::Busy
             | ClientError::NoAgent(_)
             | ClientError::Refused(_)
+            | ClientError::ChannelLimit
+            | ClientError::Overloaded
             | ClientError::Closed => Sent::No,
         }
     }

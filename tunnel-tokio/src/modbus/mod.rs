@@ -7,7 +7,7 @@
 
 mod client;
 mod connection;
-mod error;
+pub(crate) mod error;
 mod requests;
 mod server;
 
