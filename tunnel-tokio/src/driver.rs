@@ -3,11 +3,15 @@
 //! bounded channels.
 //!
 //! The task never blocks on one side while another waits on it: it waits
-//! for room for its next event, for the writer, for input, for a command and
-//! for the session's timer all at once. While the application is slow to
-//! take events, the task stops reading (the session's windows then hold the
-//! peer back); while a message waits for send credit, it stops taking
-//! commands (the bounded command channel then holds the application back).
+//! for room for its next event, for the writer, for input, for a command,
+//! for a close and for the session's timer all at once. While the
+//! application is slow to take events, the task stops reading (the
+//! session's windows then hold the peer back). A message that waits for
+//! send credit waits in a bounded queue of its own, in order with the later
+//! messages of its channel; commands for other channels, resets and closes
+//! go on meanwhile. Only when that queue is full does the task stop taking
+//! commands (the bounded command channel then holds the application back);
+//! a close never waits (it comes on its own watch).
 
 use std::collections::VecDeque;
 use std::io;
@@ -17,8 +21,9 @@ use bytes::Bytes;
 use outpost_tunnel_proto::{
     AgentId, ChannelId, ChannelKind, ErrorCode, Event, Message, OpenError, SendError, Session, SessionError,
 };
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, trace};
 
 /// Output handed to the writer at once, at most (a little more if one frame is larger).
@@ -27,16 +32,14 @@ const BATCH: usize = 64 * 1024;
 const WRITER_QUEUE: usize = 8;
 /// How long a closing session waits for its last bytes to be written.
 const LINGER: Duration = Duration::from_secs(2);
+/// Messages that may wait for send credit before commands stop being taken.
+const MAX_STALLED: usize = 1024;
 
 /// What the application asks of the session.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Open a message channel.
-    Open {
-        target: Bytes,
-        metadata: Bytes,
-        reply: oneshot::Sender<Result<ChannelId, OpenError>>,
-    },
+    /// Open a message channel; the result comes as [`DriverEvent::Opened`].
+    Open { token: u64, target: Bytes, metadata: Bytes },
     /// Accept a channel the peer opened.
     Accept(ChannelId),
     /// Refuse a channel the peer opened.
@@ -49,8 +52,6 @@ pub(crate) enum Command {
     },
     /// Abandon a channel.
     Reset(ChannelId, ErrorCode),
-    /// End the session at once.
-    Close(ErrorCode),
 }
 
 /// What happened in the session.
@@ -58,6 +59,11 @@ pub(crate) enum Command {
 pub(crate) enum DriverEvent {
     /// The handshake completed.
     Established(AgentId),
+    /// The session's answer to [`Command::Open`].
+    Opened {
+        token: u64,
+        result: Result<ChannelId, OpenError>,
+    },
     /// The peer asks to open a channel.
     ChannelRequested {
         channel: ChannelId,
@@ -88,11 +94,48 @@ pub(crate) enum Ended {
     Io(#[from] io::Error),
 }
 
+/// Ends a driven session from anywhere, at once: a close never waits
+/// behind commands.
+#[derive(Debug, Clone)]
+pub(crate) struct Closer(Arc<watch::Sender<Option<ErrorCode>>>);
+
+impl Closer {
+    /// Asks the session to end with `code` (the first code asked wins).
+    pub(crate) fn close(&self, code: ErrorCode) {
+        self.0.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(code);
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// A closer and the watch the driver reads it from.
+pub(crate) fn closer() -> (Closer, watch::Receiver<Option<ErrorCode>>) {
+    let (tx, rx) = watch::channel(None);
+    (Closer(Arc::new(tx)), rx)
+}
+
+/// What the driver keeps between turns of its loop.
+#[derive(Default)]
+struct Queues {
+    /// Events produced by commands (open results), handed out first.
+    produced: VecDeque<DriverEvent>,
+    /// Channels with messages to read, in turn.
+    readable: VecDeque<ChannelId>,
+    /// Messages waiting for send credit, in order.
+    stalled: VecDeque<(ChannelId, u32, Bytes)>,
+}
+
 /// Runs `session` over `io` until it closes or the connection fails.
 pub(crate) async fn drive<S>(
     io: S,
     mut session: Session,
     mut commands: mpsc::Receiver<Command>,
+    mut close: watch::Receiver<Option<ErrorCode>>,
     events: mpsc::Sender<DriverEvent>,
 ) -> Ended
 where
@@ -100,17 +143,17 @@ where
 {
     let (mut rd, wr) = tokio::io::split(io);
     let (writer_tx, writer_rx) = mpsc::channel::<Vec<u8>>(WRITER_QUEUE);
-    let writer = tokio::spawn(write_all(wr, writer_rx));
+    let mut writer = tokio::spawn(write_all(wr, writer_rx));
     let mut out: Vec<u8> = Vec::new();
     let mut input = vec![0u8; 16 * 1024];
     let mut pending: Option<DriverEvent> = None;
-    let mut readable: VecDeque<ChannelId> = VecDeque::new();
-    let mut stalled: Option<Command> = None;
+    let mut queues = Queues::default();
     let mut app_gone = false;
+    let mut close_gone = false;
     let mut failure: Option<io::Error> = None;
     loop {
         if pending.is_none() {
-            pending = next_event(&mut session, &mut readable, &mut stalled);
+            pending = next_event(&mut session, &mut queues);
         }
         if out.len() < BATCH {
             while session.poll_transmit(Instant::now(), &mut out) > 0 && out.len() < BATCH {}
@@ -154,18 +197,30 @@ where
                     break;
                 }
             },
-            command = commands.recv(), if stalled.is_none() && !session.is_closed() => match command {
-                Some(command) => apply(&mut session, command, &mut stalled),
+            command = commands.recv(), if queues.stalled.len() < MAX_STALLED && !session.is_closed() => match command {
+                Some(command) => apply(&mut session, command, &mut queues),
                 None => {
                     // The application dropped its handle: end gracefully.
                     session.close(ErrorCode::NoError, b"");
                 }
             },
+            changed = close.changed(), if !close_gone && !session.is_closed() => match changed {
+                Ok(()) => {
+                    if let Some(code) = *close.borrow_and_update() {
+                        session.close(code, b"");
+                    }
+                }
+                Err(_) => close_gone = true,
+            },
             () = tokio::time::sleep_until(timer) => session.handle_timeout(Instant::now()),
         }
     }
     drop(writer_tx);
-    let _ = tokio::time::timeout(LINGER, writer).await;
+    // The last bytes (a CLOSE) get a moment; a peer that does not read
+    // them does not keep the writer alive.
+    if tokio::time::timeout(LINGER, &mut writer).await.is_err() {
+        writer.abort();
+    }
     match (session.error(), failure) {
         (Some(e), _) => Ended::Session(e.clone()),
         (None, Some(e)) => Ended::Io(e),
@@ -186,11 +241,10 @@ async fn write_all<W: AsyncWrite>(wr: W, mut rx: mpsc::Receiver<Vec<u8>>) {
 }
 
 /// The next event to hand to the application, if any.
-fn next_event(
-    session: &mut Session,
-    readable: &mut VecDeque<ChannelId>,
-    stalled: &mut Option<Command>,
-) -> Option<DriverEvent> {
+fn next_event(session: &mut Session, queues: &mut Queues) -> Option<DriverEvent> {
+    if let Some(event) = queues.produced.pop_front() {
+        return Some(event);
+    }
     while let Some(event) = session.poll_event() {
         trace!(?event, "tunnel event");
         match event {
@@ -210,14 +264,11 @@ fn next_event(
             }
             Event::ChannelAccepted { channel } => return Some(DriverEvent::ChannelAccepted(channel)),
             Event::ChannelRefused { channel, code } => return Some(DriverEvent::ChannelRefused(channel, code)),
-            Event::Readable { channel } if !readable.contains(&channel) => readable.push_back(channel),
-            Event::Writable { .. } => {
-                if let Some(command) = stalled.take() {
-                    apply(session, command, stalled);
-                }
-            }
+            Event::Readable { channel } if !queues.readable.contains(&channel) => queues.readable.push_back(channel),
+            Event::Writable { .. } => flush_stalled(session, &mut queues.stalled),
             Event::ChannelReset { channel, .. } | Event::ChannelClosed { channel } => {
-                readable.retain(|c| *c != channel);
+                queues.readable.retain(|c| *c != channel);
+                queues.stalled.retain(|(c, _, _)| *c != channel);
                 return Some(DriverEvent::ChannelGone(channel));
             }
             Event::GoingAway { .. } => return Some(DriverEvent::GoingAway),
@@ -226,26 +277,50 @@ fn next_event(
             _ => {}
         }
     }
-    while let Some(&channel) = readable.front() {
+    while let Some(&channel) = queues.readable.front() {
         match session.recv_message(channel) {
             Ok(Some(message)) => return Some(DriverEvent::Message(channel, message)),
             Ok(None) | Err(_) => {
-                readable.pop_front();
+                queues.readable.pop_front();
             }
         }
     }
     None
 }
 
-/// Applies a command; a send without credit waits in `stalled`.
-fn apply(session: &mut Session, command: Command, stalled: &mut Option<Command>) {
+/// Sends what waited for credit, keeping each channel's order: once a
+/// channel's message is blocked, its later messages wait behind it.
+fn flush_stalled(session: &mut Session, stalled: &mut VecDeque<(ChannelId, u32, Bytes)>) {
+    let mut blocked: Vec<ChannelId> = Vec::new();
+    let mut keep = VecDeque::with_capacity(stalled.len());
+    for (channel, correlation, payload) in stalled.drain(..) {
+        if blocked.contains(&channel) {
+            keep.push_back((channel, correlation, payload));
+            continue;
+        }
+        match session.send_message_bytes(channel, correlation, payload.clone()) {
+            Ok(()) => {}
+            Err(SendError::Blocked) => {
+                blocked.push(channel);
+                keep.push_back((channel, correlation, payload));
+            }
+            // The channel is gone; its requests fail where they wait.
+            Err(e) => debug!(%channel, error = %e, "message dropped"),
+        }
+    }
+    *stalled = keep;
+}
+
+/// Applies a command; a send without credit waits in `queues.stalled`.
+fn apply(session: &mut Session, command: Command, queues: &mut Queues) {
     match command {
         Command::Open {
+            token,
             target,
             metadata,
-            reply,
         } => {
-            let _ = reply.send(session.open_channel(ChannelKind::Message, &target, &metadata));
+            let result = session.open_channel(ChannelKind::Message, &target, &metadata);
+            queues.produced.push_back(DriverEvent::Opened { token, result });
         }
         Command::Accept(channel) => {
             let _ = session.accept(channel);
@@ -257,21 +332,22 @@ fn apply(session: &mut Session, command: Command, stalled: &mut Option<Command>)
             channel,
             correlation,
             payload,
-        } => match session.send_message_bytes(channel, correlation, payload.clone()) {
-            Ok(()) => {}
-            Err(SendError::Blocked) => {
-                *stalled = Some(Command::Send {
-                    channel,
-                    correlation,
-                    payload,
-                })
+        } => {
+            if queues.stalled.iter().any(|(c, _, _)| *c == channel) {
+                // Behind an earlier message of its channel.
+                queues.stalled.push_back((channel, correlation, payload));
+                return;
             }
-            // The channel is gone; its requests fail where they wait.
-            Err(e) => debug!(%channel, error = %e, "message dropped"),
-        },
+            match session.send_message_bytes(channel, correlation, payload.clone()) {
+                Ok(()) => {}
+                Err(SendError::Blocked) => queues.stalled.push_back((channel, correlation, payload)),
+                // The channel is gone; its requests fail where they wait.
+                Err(e) => debug!(%channel, error = %e, "message dropped"),
+            }
+        }
         Command::Reset(channel, code) => {
+            queues.stalled.retain(|(c, _, _)| *c != channel);
             let _ = session.reset(channel, code);
         }
-        Command::Close(code) => session.close(code, b""),
     }
 }

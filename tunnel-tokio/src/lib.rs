@@ -54,4 +54,5 @@ mod driver;
 pub mod hub;
 pub mod modbus;
 pub mod profile;
+mod tasks;
 pub mod tls;

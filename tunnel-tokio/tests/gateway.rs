@@ -128,7 +128,7 @@ async fn a_flooding_client_is_held_back_and_others_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_past_the_limit_are_closed() {
+async fn a_full_gateway_closes_the_client_idle_longest() {
     let pki = Pki::new();
     let hub = hub(&pki, &[]).await;
     let device = device().await;
@@ -139,20 +139,28 @@ async fn clients_past_the_limit_are_closed() {
         .gateway(
             GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
                 .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1"))
-                .max_clients(1),
+                .max_clients(2),
         )
         .await
         .unwrap();
-    let first = Client::tcp(gateway.local_addr().to_string()).build();
-    assert_eq!(first.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0]);
-    // A second client is closed at once: its read sees the end of the stream.
-    let mut second = tokio::net::TcpStream::connect(gateway.local_addr()).await.unwrap();
+    // Two clients fill the gateway; the first is served, then idles.
+    let read = [0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01];
+    let mut idle = tokio::net::TcpStream::connect(gateway.local_addr()).await.unwrap();
+    idle.write_all(&read).await.unwrap();
+    let mut answer = [0u8; 11];
+    idle.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer[7], 0x03);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let busy = Client::tcp(gateway.local_addr().to_string()).build();
+    assert_eq!(busy.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0]);
+    // A third makes room by closing the idle one, not the one just served.
+    let third = Client::tcp(gateway.local_addr().to_string()).build();
+    assert_eq!(third.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
         .await
         .unwrap()
         .unwrap_or(0);
-    assert_eq!(n, 0);
-    // The first is still served.
-    assert_eq!(first.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
+    assert_eq!(n, 0, "the idle client was closed");
+    assert_eq!(busy.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
 }

@@ -1,13 +1,19 @@
 //! The plant devices an agent serves: where each is, which units it
 //! answers for, and how many requests it takes at once.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use outpost_modbus_core::UnitId;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::modbus::Client;
+use crate::profile::{DeviceQueue, QueueFull, Ticket};
+
+/// Requests that may wait for a device by default: enough that 64 clients
+/// with 16 requests in flight each never see BUSY.
+pub(crate) const DEFAULT_QUEUE: usize = 1024;
 
 /// How the agent reaches a device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +53,7 @@ impl Device {
             link,
             units: [false; 256],
             max_in_flight: 1,
-            queue: 16,
+            queue: DEFAULT_QUEUE,
             timeout: Duration::from_secs(1),
         }
     }
@@ -84,8 +90,9 @@ impl Device {
         self
     }
 
-    /// Requests that may wait for the device (16); past that they are
-    /// answered BUSY.
+    /// Requests that may wait for the device (1024). A request waits for a
+    /// free slot until its budget runs out (then it is answered EXPIRED);
+    /// past this many waiting, it is answered BUSY at once.
     pub fn queue(mut self, n: usize) -> Self {
         self.queue = n;
         self
@@ -104,15 +111,69 @@ impl Device {
     }
 }
 
-/// A device with its client, shared by every session of the agent.
+/// A device with its client and its queue, shared by every session of the agent.
 #[derive(Debug)]
 pub(crate) struct DeviceRuntime {
     pub(crate) name: String,
     pub(crate) client: Client,
     units: [bool; 256],
-    /// Permits for requests in flight or waiting.
-    pub(crate) slots: Arc<Semaphore>,
+    queue: Mutex<Queue>,
     pub(crate) timeout: Duration,
+}
+
+/// The sans-IO queue and the requests waiting on it.
+#[derive(Debug)]
+struct Queue {
+    queue: DeviceQueue,
+    /// Told `true` when their request may start, `false` when it expired.
+    waiters: HashMap<Ticket, oneshot::Sender<bool>>,
+}
+
+impl Queue {
+    /// Tells every waiter whose request started or expired.
+    fn settle(&mut self, now: Instant) {
+        loop {
+            if let Some(ticket) = self.queue.poll_started() {
+                let told = self.waiters.remove(&ticket).is_some_and(|w| w.send(true).is_ok());
+                if !told {
+                    // Its caller is gone: the slot goes on.
+                    self.queue.finish(now, ticket);
+                }
+            } else if let Some(ticket) = self.queue.poll_expired() {
+                if let Some(w) = self.waiters.remove(&ticket) {
+                    let _ = w.send(false);
+                }
+            } else {
+                return;
+            }
+        }
+    }
+}
+
+/// Why a request got no slot at the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoSlot {
+    /// Too many requests wait already.
+    Busy,
+    /// Its deadline passed while it waited.
+    Expired,
+}
+
+/// A request's turn at the device; dropping it gives the slot to the next.
+#[derive(Debug)]
+pub(crate) struct Slot<'a> {
+    device: &'a DeviceRuntime,
+    ticket: Ticket,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut queue = self.device.queue();
+        queue.queue.finish(now, self.ticket);
+        queue.waiters.remove(&self.ticket);
+        queue.settle(now);
+    }
 }
 
 impl DeviceRuntime {
@@ -124,22 +185,63 @@ impl DeviceRuntime {
             #[cfg(feature = "serial")]
             Link::Serial(path, baud) => Client::rtu_serial(path, *baud),
         };
+        // The queue below lets only `max_in_flight` requests reach the
+        // client at once; its own queue needs room for those alone.
         let client = builder
             .max_in_flight(device.max_in_flight)
-            .queue(device.queue.max(1))
+            .queue(device.max_in_flight)
             .timeout(device.timeout)
             .build();
         DeviceRuntime {
             name: device.name.clone(),
             client,
             units: device.units,
-            slots: Arc::new(Semaphore::new(device.max_in_flight + device.queue)),
+            queue: Mutex::new(Queue {
+                queue: DeviceQueue::new(device.max_in_flight, device.queue),
+                waiters: HashMap::new(),
+            }),
             timeout: device.timeout,
         }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the hub may address `unit` here.
     pub(crate) fn serves(&self, unit: UnitId) -> bool {
         self.units[usize::from(unit.0)]
+    }
+
+    /// Waits for a turn at the device until `deadline`.
+    pub(crate) async fn slot(&self, deadline: Instant) -> Result<Slot<'_>, NoSlot> {
+        let (tx, mut rx) = oneshot::channel();
+        let ticket = {
+            let now = Instant::now();
+            let mut queue = self.queue();
+            let ticket = queue.queue.enqueue(now, deadline).map_err(|QueueFull| NoSlot::Busy)?;
+            queue.waiters.insert(ticket, tx);
+            queue.settle(now);
+            ticket
+        };
+        // From here the slot is ours to give back, whatever happens.
+        let slot = Slot { device: self, ticket };
+        let waited = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), &mut rx).await;
+        let started = match waited {
+            Ok(told) => told.unwrap_or(false),
+            Err(_) => {
+                let now = Instant::now();
+                let mut queue = self.queue();
+                queue.queue.handle_timeout(now);
+                queue.settle(now);
+                drop(queue);
+                rx.try_recv().unwrap_or(false)
+            }
+        };
+        if started {
+            Ok(slot)
+        } else {
+            Err(NoSlot::Expired)
+        }
     }
 }

@@ -28,7 +28,8 @@ pub use device::Device;
 use device::DeviceRuntime;
 
 use crate::counted::{Counted, Traffic};
-use crate::driver::{drive, Ended};
+use crate::driver::{closer, drive, Ended};
+use crate::tasks::AbortOnDrop;
 use crate::tls::{channel_binding, provider, AgentTls, TlsError};
 
 /// Why an agent could not be built.
@@ -381,7 +382,10 @@ async fn session(inner: &Arc<Inner>) -> Result<(), SessionFailure> {
     let (events_tx, events_rx) = mpsc::channel(256);
     // Both tasks end with this future: a stopped agent leaves no session behind.
     let io = Counted::new(tls, Arc::clone(&inner.counters.traffic));
-    let mut driver = AbortOnDrop(tokio::spawn(drive(io, session, commands_rx, events_tx)));
+    // The agent never closes a session from outside its driver: the closer
+    // stays unused (dropping the task ends the session).
+    let (_closer, close_rx) = closer();
+    let mut driver = AbortOnDrop(tokio::spawn(drive(io, session, commands_rx, close_rx, events_tx)));
     let mut serving = AbortOnDrop(tokio::spawn(serve::serve(Arc::clone(inner), events_rx, commands_tx)));
     let ended = (&mut driver.0)
         .await
@@ -390,14 +394,5 @@ async fn session(inner: &Arc<Inner>) -> Result<(), SessionFailure> {
     match ended {
         Ended::Session(e) if e.is_clean() => Ok(()),
         other => Err(other.into()),
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -1,42 +1,39 @@
-//! One session of the agent: answering the hub's channel requests and
-//! serving its Modbus requests from the plant's devices under the local
-//! policy.
+//! One session of the agent: moves the hub's channel requests and Modbus
+//! requests into the sans-IO [`Admission`], forwards what it admits to the
+//! devices, and moves the outcomes back. Every decision is the
+//! admission's; this file logs them and moves bytes.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use outpost_modbus_core::{ExceptionCode, Request};
-use outpost_tunnel_proto::{ChannelId, ChannelKind, ErrorCode, Message};
+use outpost_tunnel_proto::{ChannelId, Message};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::device::DeviceRuntime;
+use super::device::{DeviceRuntime, NoSlot};
 use super::Inner;
-use crate::binding::{ChannelMetadata, Outcome, TunnelRequest};
+use crate::binding::{ChannelMetadata, Outcome};
 use crate::driver::{Command, DriverEvent};
-use crate::modbus::{ClientError, Requests};
+use crate::modbus::Requests;
+use crate::profile::failure::outcome_of_device_error;
+use crate::profile::{Admission, Refusal, Verdict};
 
-/// Requests of one session being served at once, at most.
-const MAX_REQUESTS: usize = 1024;
+/// Requests of one session in service at once, at most; past it, BUSY.
+const MAX_REQUESTS: usize = 4096;
+/// Commands waiting for room in the driver's queue before events stop
+/// being read (each request yields one; the session's windows then hold
+/// the hub back).
+const OUTBOX: usize = MAX_REQUESTS;
 
-/// What a channel is for: one device, one role.
-#[derive(Debug)]
-struct ChannelCtx {
+/// A forwarded request's answer, ready to send.
+struct Answered {
     channel: ChannelId,
-    device: Arc<DeviceRuntime>,
-    metadata: ChannelMetadata,
-}
-
-/// Sends a command from its own task, so the event loop never waits on the driver.
-fn send_later(commands: &mpsc::Sender<Command>, command: Command) {
-    let commands = commands.clone();
-    tokio::spawn(async move {
-        let _ = commands.send(command).await;
-    });
+    correlation: u32,
+    payload: Bytes,
 }
 
 /// Handles the session's events until the driver ends. Returns whether the
@@ -47,51 +44,65 @@ pub(super) async fn serve(
     commands: mpsc::Sender<Command>,
 ) -> bool {
     let mut established = false;
-    let mut channels: HashMap<ChannelId, Arc<ChannelCtx>> = HashMap::new();
-    let mut requests = JoinSet::new();
-    while let Some(event) = events.recv().await {
-        while requests.try_join_next().is_some() {}
-        match event {
-            DriverEvent::Established(agent) => {
-                established = true;
-                inner.counters.sessions.fetch_add(1, Relaxed);
-                let _ = inner.connected.send(true);
-                info!(target: "outpost::audit", %agent, hub = %inner.hub, "session established with the hub");
-            }
-            DriverEvent::ChannelRequested {
-                channel,
-                kind,
-                target,
-                metadata,
-            } => match open(&inner, channel, kind, &target, &metadata) {
-                Ok(ctx) => {
-                    debug!(%channel, device = %ctx.device.name, role = %ctx.metadata.role, "channel accepted");
-                    channels.insert(channel, Arc::new(ctx));
-                    send_later(&commands, Command::Accept(channel));
+    let mut admission: Admission<Arc<DeviceRuntime>> = Admission::new(MAX_REQUESTS);
+    let mut requests: JoinSet<Answered> = JoinSet::new();
+    let mut outbox: VecDeque<Command> = VecDeque::new();
+    loop {
+        tokio::select! {
+            event = events.recv(), if outbox.len() < OUTBOX => {
+                let Some(event) = event else { break };
+                match event {
+                    DriverEvent::Established(agent) => {
+                        established = true;
+                        inner.counters.sessions.fetch_add(1, Relaxed);
+                        let _ = inner.connected.send(true);
+                        info!(target: "outpost::audit", %agent, hub = %inner.hub, "session established with the hub");
+                    }
+                    DriverEvent::ChannelRequested { channel, kind, target, metadata } => {
+                        let name = String::from_utf8_lossy(&target);
+                        match admission.open(channel, kind, &target, &metadata, |n| inner.devices.get(n).cloned()) {
+                            Ok(grant) => {
+                                debug!(%channel, device = %grant.device.name, role = %grant.metadata.role, "channel accepted");
+                                outbox.push_back(Command::Accept(channel));
+                            }
+                            Err(refusal) => {
+                                warn!(target: "outpost::audit", agent = %inner.id, %channel, device = %name, reason = ?refusal, "channel refused");
+                                outbox.push_back(Command::Refuse(channel, refusal.code()));
+                            }
+                        }
+                    }
+                    DriverEvent::Message(channel, message) => {
+                        if let Some(command) = admit(&inner, &mut admission, &mut requests, channel, message) {
+                            outbox.push_back(command);
+                        }
+                    }
+                    DriverEvent::ChannelGone(channel) => admission.channel_gone(channel),
+                    DriverEvent::Opened { .. }
+                    | DriverEvent::ChannelAccepted(_)
+                    | DriverEvent::ChannelRefused(..)
+                    | DriverEvent::GoingAway => {}
                 }
-                Err(code) => send_later(&commands, Command::Refuse(channel, code)),
+            }
+            permit = commands.reserve(), if !outbox.is_empty() => match permit {
+                Ok(permit) => {
+                    if let Some(command) = outbox.pop_front() {
+                        permit.send(command);
+                    }
+                }
+                Err(_) => break,
             },
-            DriverEvent::Message(channel, message) => {
-                let Some(ctx) = channels.get(&channel) else {
-                    continue;
-                };
-                // Bounded work: past the cap, wait for a request to finish
-                // (the session's windows then hold the hub back).
-                while requests.len() >= MAX_REQUESTS {
-                    let _ = requests.join_next().await;
+            Some(done) = requests.join_next(), if !requests.is_empty() => {
+                let Ok(answered) = done else { continue };
+                // A reset channel wants no answer.
+                if admission.is_in_service(answered.channel, answered.correlation) {
+                    admission.finished(answered.channel, answered.correlation);
+                    outbox.push_back(Command::Send {
+                        channel: answered.channel,
+                        correlation: answered.correlation,
+                        payload: answered.payload,
+                    });
                 }
-                let ctx = Arc::clone(ctx);
-                let inner = Arc::clone(&inner);
-                let commands = commands.clone();
-                requests.spawn(async move {
-                    let command = answer(&inner, &ctx, message).await;
-                    let _ = commands.send(command).await;
-                });
             }
-            DriverEvent::ChannelGone(channel) => {
-                channels.remove(&channel);
-            }
-            DriverEvent::ChannelAccepted(_) | DriverEvent::ChannelRefused(..) | DriverEvent::GoingAway => {}
         }
     }
     // The session is over: requests still running have no one to answer.
@@ -99,134 +110,151 @@ pub(super) async fn serve(
     established
 }
 
-/// Decides on a channel the hub asks for.
-fn open(
-    inner: &Inner,
+/// Decides on one request: a command to send now, or a task that forwards
+/// it to the device.
+fn admit(
+    inner: &Arc<Inner>,
+    admission: &mut Admission<Arc<DeviceRuntime>>,
+    requests: &mut JoinSet<Answered>,
     channel: ChannelId,
-    kind: ChannelKind,
-    target: &[u8],
-    metadata: &[u8],
-) -> Result<ChannelCtx, ErrorCode> {
-    let target = String::from_utf8_lossy(target);
-    if kind != ChannelKind::Message {
-        warn!(target: "outpost::audit", %channel, device = %target, "refused a stream channel: only Modbus messages are served");
-        return Err(ErrorCode::Refused);
-    }
-    let Some(device) = inner.devices.get(target.as_ref()) else {
-        warn!(target: "outpost::audit", %channel, device = %target, "refused a channel to an unknown device");
-        return Err(ErrorCode::UnknownTarget);
-    };
-    let metadata = ChannelMetadata::decode(metadata).map_err(|e| {
-        warn!(target: "outpost::audit", %channel, device = %target, error = %e, "refused a channel with bad metadata");
-        e.code()
-    })?;
-    Ok(ChannelCtx {
-        channel,
-        device: Arc::clone(device),
-        metadata,
-    })
-}
-
-/// Serves one request and builds the message that answers it (or the
-/// reset of a channel that broke the profile).
-async fn answer(inner: &Inner, ctx: &ChannelCtx, message: Message) -> Command {
+    message: Message,
+) -> Option<Command> {
     let received = Instant::now();
-    let request = match TunnelRequest::decode(&message.payload) {
-        Ok(r) => r,
-        Err(e) => {
-            warn!(target: "outpost::audit", channel = %ctx.channel, error = %e, "malformed request; channel reset");
-            return Command::Reset(ctx.channel, e.code());
+    let correlation = message.correlation;
+    let grant = admission.grant(channel).cloned();
+    let verdict = admission.handle_request(channel, correlation, &message.payload, &inner.policy, |d, unit| {
+        d.serves(unit)
+    });
+    let grant = grant?;
+    match verdict {
+        Verdict::Ignore => None,
+        Verdict::Reset(code) => {
+            warn!(target: "outpost::audit", agent = %inner.id, %channel, device = %grant.device.name, %code, "the hub broke the profile; channel reset");
+            Some(Command::Reset(channel, code))
         }
-    };
-    inner.counters.requests.fetch_add(1, Relaxed);
-    let mut pdu_out = Vec::new();
-    let outcome = serve_request(inner, ctx, &request, received).await;
-    match &outcome {
-        Ok(pdu) => Outcome::Answered(pdu).encode(&mut pdu_out),
-        Err(o) => o.encode(&mut pdu_out),
-    }
-    Command::Send {
-        channel: ctx.channel,
-        correlation: message.correlation,
-        payload: Bytes::from(pdu_out),
+        Verdict::Refuse {
+            refusal,
+            unit,
+            function,
+        } => {
+            inner.counters.requests.fetch_add(1, Relaxed);
+            audit_refusal(
+                inner,
+                &grant.device,
+                &grant.metadata,
+                &refusal,
+                unit.0,
+                function.map(|f| f.value()),
+            );
+            Some(send(channel, correlation, &refusal.outcome()))
+        }
+        Verdict::Forward(admitted) => {
+            inner.counters.requests.fetch_add(1, Relaxed);
+            let pdu = message.payload.slice_ref(admitted.pdu);
+            let unit = admitted.unit;
+            let deadline = received + admitted.budget;
+            let inner = Arc::clone(inner);
+            let device = grant.device;
+            requests.spawn(async move {
+                let outcome = forward(&inner, &device, unit, &pdu, deadline).await;
+                let mut payload = Vec::new();
+                match &outcome {
+                    Ok(answer) => Outcome::Answered(answer).encode(&mut payload),
+                    Err(o) => o.encode(&mut payload),
+                }
+                Answered {
+                    channel,
+                    correlation,
+                    payload: Bytes::from(payload),
+                }
+            });
+            None
+        }
     }
 }
 
-/// The device's answer, or the outcome that replaces it.
-async fn serve_request(
+/// The outcome message for `outcome`.
+fn send(channel: ChannelId, correlation: u32, outcome: &Outcome<'_>) -> Command {
+    let mut payload = Vec::with_capacity(outcome.encoded_len());
+    outcome.encode(&mut payload);
+    Command::Send {
+        channel,
+        correlation,
+        payload: Bytes::from(payload),
+    }
+}
+
+fn audit_refusal(
     inner: &Inner,
-    ctx: &ChannelCtx,
-    request: &TunnelRequest<'_>,
-    received: Instant,
+    device: &DeviceRuntime,
+    metadata: &ChannelMetadata,
+    refusal: &Refusal,
+    unit: u8,
+    function: Option<u8>,
+) {
+    let role = metadata.role.as_str();
+    let principal = &metadata.principal;
+    match refusal {
+        Refusal::Busy => {
+            warn!(target: "outpost::audit", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, "request refused: too many requests in service");
+        }
+        Refusal::Malformed(code) => {
+            warn!(target: "outpost::audit", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, exception = code.value(), "malformed request refused");
+        }
+        Refusal::RetriedWrite => {
+            warn!(target: "outpost::audit", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, "a retried write was refused");
+        }
+        Refusal::Unit | Refusal::Policy(_) => {
+            inner.counters.denials.fetch_add(1, Relaxed);
+            let reason: &dyn std::fmt::Display = match refusal {
+                Refusal::Policy(denial) => denial,
+                _ => &"the device does not serve this unit",
+            };
+            warn!(
+                target: "outpost::audit",
+                agent = %inner.id,
+                hub = %inner.hub,
+                role,
+                %principal,
+                device = %device.name,
+                unit,
+                ?function,
+                %reason,
+                "request denied"
+            );
+        }
+    }
+}
+
+/// Waits for the device's turn within the budget, then asks it.
+async fn forward(
+    inner: &Inner,
+    device: &DeviceRuntime,
+    unit: outpost_modbus_core::UnitId,
+    pdu: &[u8],
+    deadline: Instant,
 ) -> Result<Bytes, Outcome<'static>> {
-    let unit = request.unit();
-    let device = &ctx.device;
-    let role = ctx.metadata.role.as_str();
-    let decoded = Request::decode(request.pdu()).map_err(|e| {
-        let code = match e.exception_code() {
-            c @ (ExceptionCode::IllegalFunction | ExceptionCode::IllegalDataAddress) => c,
-            _ => ExceptionCode::IllegalDataValue,
-        };
-        Outcome::Malformed(code)
+    let _slot = device.slot(deadline).await.map_err(|e| match e {
+        NoSlot::Busy => Outcome::Busy,
+        NoSlot::Expired => Outcome::Expired,
     })?;
-    let deny = |code: ExceptionCode, reason: &dyn std::fmt::Display| {
-        inner.counters.denials.fetch_add(1, Relaxed);
-        warn!(
-            target: "outpost::audit",
-            agent = %inner.id,
-            hub = %inner.hub,
-            role,
-            principal = %ctx.metadata.principal,
-            device = %device.name,
-            unit = unit.0,
-            function = decoded.function().value(),
-            %reason,
-            "request denied"
-        );
-        Outcome::Denied(code)
-    };
-    if request.is_retry() && decoded.is_write() {
-        warn!(target: "outpost::audit", role, device = %device.name, "a retried write was refused");
-        return Err(Outcome::Malformed(ExceptionCode::IllegalDataValue));
-    }
-    if !device.serves(unit) {
-        return Err(deny(
-            ExceptionCode::GatewayPathUnavailable,
-            &"the device does not serve this unit",
-        ));
-    }
-    if let Err(denial) = inner.policy.check(role, unit, &decoded) {
-        return Err(deny(denial.exception_code(), &denial));
-    }
-    let Ok(_permit) = Arc::clone(&device.slots).try_acquire_owned() else {
-        return Err(Outcome::Busy);
-    };
-    let deadline = received + request.budget();
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(Outcome::Expired);
     }
-    match device
-        .client
-        .send_pdu(unit, request.pdu(), left.min(device.timeout))
-        .await
-    {
+    match device.client.send_pdu(unit, pdu, left.min(device.timeout)).await {
         Ok(pdu) => {
             inner.counters.answered.fetch_add(1, Relaxed);
             Ok(pdu)
         }
         Err(e) => {
-            debug!(device = %device.name, error = %e, "device request failed");
-            Err(match e {
-                ClientError::Connect(_) | ClientError::Closed => Outcome::Unreachable,
-                ClientError::Expired => Outcome::Expired,
-                ClientError::Broadcast => Outcome::Denied(ExceptionCode::GatewayPathUnavailable),
-                ClientError::InvalidRequest(_) | ClientError::Encode(_) => {
-                    Outcome::Malformed(ExceptionCode::IllegalDataValue)
-                }
-                // Sent, or maybe sent, without a valid answer.
-                _ => Outcome::NoAnswer,
-            })
+            let outcome = outcome_of_device_error(&e);
+            if matches!(e, crate::modbus::ClientError::DeviceFault) {
+                warn!(device = %device.name, "the device answered a request it was not asked; its requests failed at once");
+            } else {
+                debug!(device = %device.name, error = %e, outcome = outcome.name(), "device request failed");
+            }
+            Err(outcome)
         }
     }
 }

@@ -6,11 +6,15 @@
 //! clients with the one role it is configured with; bind it to loopback or
 //! to a chosen interface. Each request keeps its client's transaction id;
 //! clients are served concurrently, each with a bounded number of requests
-//! in flight (past it the gateway stops reading from that client).
+//! in flight (past it the gateway stops reading from that client). Every
+//! client of a gateway shares one tunnel channel per device (the agent's
+//! audit log names the gateway). A client silent for the idle time is
+//! closed; when the gateway is full, the client idle longest makes room.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -20,13 +24,15 @@ use outpost_tunnel_proto::AgentId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use super::remote::RemoteClient;
 use super::{HubError, HubInner};
 use crate::binding::{ChannelMetadata, Principal, Role};
-use crate::modbus::{ClientError, Requests};
+use crate::modbus::Requests;
+use crate::profile::failure::gateway_exception;
+use crate::tasks::{accept_loop, AbortOnDrop};
 
 /// Where a gateway sends the requests for a unit id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +73,7 @@ pub struct GatewayBuilder {
     max_clients: usize,
     max_in_flight: usize,
     timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl GatewayBuilder {
@@ -81,6 +88,7 @@ impl GatewayBuilder {
             max_clients: 64,
             max_in_flight: 16,
             timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(300),
         }
     }
 
@@ -103,7 +111,15 @@ impl GatewayBuilder {
         self
     }
 
-    /// Clients connected at once (64); more are closed at once.
+    /// A client that sends nothing and waits for nothing this long is
+    /// closed (5 minutes).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Clients connected at once (64); when full, the client idle longest
+    /// is closed to make room for a new one.
     pub fn max_clients(mut self, n: usize) -> Self {
         self.max_clients = n.max(1);
         self
@@ -127,7 +143,8 @@ impl GatewayBuilder {
 #[derive(Debug)]
 pub struct Gateway {
     local: SocketAddr,
-    task: JoinHandle<()>,
+    /// The accept loop, which owns every client task.
+    _task: AbortOnDrop<()>,
 }
 
 impl Gateway {
@@ -137,144 +154,206 @@ impl Gateway {
     }
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Binds the gateway's listener and starts serving.
 pub(super) async fn start(hub: Arc<HubInner>, config: GatewayBuilder) -> Result<Gateway, HubError> {
     let listener = TcpListener::bind(config.listen).await.map_err(HubError::Bind)?;
     let local = listener.local_addr().map_err(HubError::Bind)?;
     info!(target: "outpost::audit", address = %local, role = %config.role, "modbus gateway listening");
-    let task = tokio::spawn(accept(listener, hub, Arc::new(config)));
-    Ok(Gateway { local, task })
+    let task = AbortOnDrop(tokio::spawn(accept(listener, hub, Arc::new(config))));
+    Ok(Gateway { local, _task: task })
+}
+
+/// A connected client, as the accept loop sees it.
+#[derive(Debug)]
+struct Slot {
+    peer: SocketAddr,
+    /// Milliseconds since the gateway started when the client last acted.
+    last_active: Arc<AtomicU64>,
+    abort: AbortHandle,
+}
+
+/// The clients connected now, by a number of their own.
+#[derive(Debug, Default)]
+struct Clients {
+    slots: HashMap<u64, Slot>,
+    next: u64,
+}
+
+/// Removes a client's slot when its task ends (however it ends).
+struct Leave {
+    clients: Arc<Mutex<Clients>>,
+    id: u64,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .slots
+            .remove(&self.id);
+    }
 }
 
 async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBuilder>) {
-    let mut clients = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
+    let clients = Arc::new(Mutex::new(Clients::default()));
+    let started = tokio::time::Instant::now();
+    accept_loop(listener, "modbus gateway", |stream, peer, tasks| {
+        let mut registry = clients.lock().unwrap_or_else(|p| p.into_inner());
+        if registry.slots.len() >= config.max_clients {
+            // Full: the client idle longest makes room.
+            let oldest = registry
+                .slots
+                .iter()
+                .min_by_key(|(_, s)| s.last_active.load(Relaxed))
+                .map(|(id, _)| *id);
+            if let Some(slot) = oldest.and_then(|id| registry.slots.remove(&id)) {
+                slot.abort.abort();
+                warn!(target: "outpost::audit", gateway = %config.name, %peer, closed = %slot.peer, "gateway full; the client idle longest was closed");
+            }
+        }
+        let _ = stream.set_nodelay(true);
+        let id = registry.next;
+        registry.next += 1;
+        let last_active = Arc::new(AtomicU64::new(elapsed_ms(started)));
+        let client = Client {
+            hub: Arc::clone(&hub),
+            config: Arc::clone(&config),
+            peer,
+            started,
+            last_active: Arc::clone(&last_active),
+        };
+        let leave = Leave {
+            clients: Arc::clone(&clients),
+            id,
+        };
+        let abort = tasks.spawn(async move {
+            let _leave = leave;
+            debug!(%peer, "gateway client connected");
+            client.serve(stream).await;
+            debug!(%peer, "gateway client gone");
+        });
+        registry.slots.insert(id, Slot { peer, last_active, abort });
+    })
+    .await
+}
+
+fn elapsed_ms(since: tokio::time::Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One client of a gateway.
+struct Client {
+    hub: Arc<HubInner>,
+    config: Arc<GatewayBuilder>,
+    peer: SocketAddr,
+    started: tokio::time::Instant,
+    last_active: Arc<AtomicU64>,
+}
+
+impl Client {
+    async fn serve(self, stream: TcpStream) {
+        let config = &self.config;
+        let peer = self.peer;
+        let (mut rd, mut wr) = stream.into_split();
+        let (replies, mut outgoing) = mpsc::channel::<Vec<u8>>(config.max_in_flight);
+        // The writer and every request end with this client's task.
+        let mut writer = AbortOnDrop(tokio::spawn(async move {
+            while let Some(frame) = outgoing.recv().await {
+                if wr.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        let mut requests = JoinSet::new();
+        let slots = Arc::new(Semaphore::new(config.max_in_flight));
+        // Every client of this gateway shares the gateway's channels: the
+        // principal names the gateway, not the client's address and port.
+        let principal = Principal::new(&config.name).unwrap_or_default();
+        let mut clients: HashMap<(AgentId, String), RemoteClient> = HashMap::new();
+        let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);
+        'read: loop {
+            loop {
+                let frame = match mbap::decode(&buf) {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
                     Err(e) => {
-                        warn!(error = %e, "gateway accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
+                        warn!(target: "outpost::audit", gateway = %config.name, %peer, error = %e, "gateway client broke the MBAP framing; closed");
+                        break 'read;
                     }
                 };
-                if clients.len() >= config.max_clients {
-                    warn!(%peer, "gateway full; client closed");
+                let header = frame.header;
+                let pdu = bytes::Bytes::copy_from_slice(frame.pdu);
+                buf.advance(frame.len());
+                self.last_active.store(elapsed_ms(self.started), Relaxed);
+                // Bounded work per client: wait for a slot (and stop reading).
+                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                    break 'read;
+                };
+                let route = config.units.get(&header.unit.0).or(config.default.as_ref());
+                let Some(route) = route else {
+                    let reply = exception_frame(header, pdu[0], ExceptionCode::GatewayPathUnavailable);
+                    if replies.send(reply).await.is_err() {
+                        break 'read;
+                    }
                     continue;
-                }
-                let _ = stream.set_nodelay(true);
-                let hub = Arc::clone(&hub);
-                let config = Arc::clone(&config);
-                clients.spawn(async move {
-                    debug!(%peer, "gateway client connected");
-                    serve_client(stream, peer, hub, config).await;
-                    debug!(%peer, "gateway client gone");
+                };
+                let unit = route.unit.unwrap_or(header.unit);
+                let client = clients
+                    .entry((route.agent.clone(), route.target.clone()))
+                    .or_insert_with(|| {
+                        RemoteClient::new(
+                            Arc::clone(&self.hub),
+                            route.agent.clone(),
+                            &route.target,
+                            ChannelMetadata {
+                                role: config.role.clone(),
+                                principal: principal.clone(),
+                            },
+                        )
+                    })
+                    .clone();
+                let replies = replies.clone();
+                let timeout = config.timeout;
+                let last_active = Arc::clone(&self.last_active);
+                let started = self.started;
+                requests.spawn(async move {
+                    let reply = match client.send_pdu(unit, &pdu, timeout).await {
+                        Ok(answer) => encode(header, &answer),
+                        Err(e) => {
+                            let code = gateway_exception(&e);
+                            debug!(%peer, error = %e, exception = code.value(), "gateway request failed");
+                            exception_frame(header, pdu[0], code)
+                        }
+                    };
+                    let _ = replies.send(reply).await;
+                    last_active.store(elapsed_ms(started), Relaxed);
+                    drop(permit);
                 });
             }
-            Some(_) = clients.join_next(), if !clients.is_empty() => {}
-        }
-    }
-}
-
-/// The exception a gateway answers with when a request fails.
-fn exception_for(error: &ClientError) -> ExceptionCode {
-    match error {
-        ClientError::Exception(code) | ClientError::Denied(code) => *code,
-        ClientError::InvalidRequest(e) => e.exception_code(),
-        ClientError::Busy => ExceptionCode::ServerDeviceBusy,
-        ClientError::Unreachable
-        | ClientError::NoAgent(_)
-        | ClientError::Refused(_)
-        | ClientError::Connect(_)
-        | ClientError::Broadcast
-        | ClientError::Closed => ExceptionCode::GatewayPathUnavailable,
-        // Sent, maybe, and no valid answer: the target failed to respond.
-        _ => ExceptionCode::GatewayTargetFailedToRespond,
-    }
-}
-
-async fn serve_client(stream: TcpStream, peer: SocketAddr, hub: Arc<HubInner>, config: Arc<GatewayBuilder>) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (replies, mut outgoing) = mpsc::channel::<Vec<u8>>(config.max_in_flight);
-    let writer = tokio::spawn(async move {
-        while let Some(frame) = outgoing.recv().await {
-            if wr.write_all(&frame).await.is_err() {
-                return;
+            while requests.try_join_next().is_some() {}
+            // Idle: nothing read and nothing in flight for the idle time.
+            let idle = config.idle_timeout;
+            let read = loop {
+                match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
+                    Ok(read) => break read,
+                    Err(_) if slots.available_permits() == config.max_in_flight => {
+                        info!(gateway = %config.name, %peer, idle = ?idle, "idle gateway client closed");
+                        break 'read;
+                    }
+                    Err(_) => {}
+                }
+            };
+            match read {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
         }
-    });
-    let slots = Arc::new(Semaphore::new(config.max_in_flight));
-    let principal = Principal::new(&format!("{} client {peer}", config.name)).unwrap_or_default();
-    let mut clients: HashMap<(AgentId, String), RemoteClient> = HashMap::new();
-    let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);
-    'read: loop {
-        loop {
-            let frame = match mbap::decode(&buf) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => {
-                    warn!(%peer, error = %e, "gateway client broke the MBAP framing; closed");
-                    break 'read;
-                }
-            };
-            let header = frame.header;
-            let pdu = bytes::Bytes::copy_from_slice(frame.pdu);
-            buf.advance(frame.len());
-            // Bounded work per client: wait for a slot (and stop reading).
-            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                break 'read;
-            };
-            let route = config.units.get(&header.unit.0).or(config.default.as_ref());
-            let Some(route) = route else {
-                let reply = exception_frame(header, pdu[0], ExceptionCode::GatewayPathUnavailable);
-                if replies.send(reply).await.is_err() {
-                    break 'read;
-                }
-                continue;
-            };
-            let unit = route.unit.unwrap_or(header.unit);
-            let client = clients
-                .entry((route.agent.clone(), route.target.clone()))
-                .or_insert_with(|| {
-                    RemoteClient::new(
-                        Arc::clone(&hub),
-                        route.agent.clone(),
-                        &route.target,
-                        ChannelMetadata {
-                            role: config.role.clone(),
-                            principal: principal.clone(),
-                        },
-                    )
-                })
-                .clone();
-            let replies = replies.clone();
-            let timeout = config.timeout;
-            tokio::spawn(async move {
-                let _permit = permit;
-                let reply = match client.send_pdu(unit, &pdu, timeout).await {
-                    Ok(answer) => encode(header, &answer),
-                    Err(e) => {
-                        debug!(error = %e, "gateway request failed");
-                        exception_frame(header, pdu[0], exception_for(&e))
-                    }
-                };
-                let _ = replies.send(reply).await;
-            });
-        }
-        match rd.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+        drop(replies);
+        // Answers still on their way go out before the connection closes.
+        while requests.join_next().await.is_some() {}
+        let _ = (&mut writer.0).await;
     }
-    drop(replies);
-    let _ = writer.await;
 }
 
 fn encode(header: MbapHeader, pdu: &[u8]) -> Vec<u8> {

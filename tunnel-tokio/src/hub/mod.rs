@@ -10,7 +10,7 @@
 mod credentials;
 mod gateway;
 mod limits;
-mod link;
+mod line;
 mod remote;
 
 use std::collections::HashMap;
@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use outpost_tunnel_proto::{AgentId, Config, CredentialStore, ErrorCode, Random, Session, SessionError, Start};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 pub use credentials::{CredentialsError, FileCredentials};
@@ -30,11 +29,13 @@ pub use gateway::{Gateway, GatewayBuilder, Route};
 pub use remote::{AgentRef, RemoteClient};
 
 use crate::counted::{Counted, Traffic};
-use crate::driver::{drive, DriverEvent, Ended};
+use crate::driver::{closer, drive, DriverEvent, Ended};
 use crate::modbus::ClientError;
+use crate::profile::RequesterConfig;
+use crate::tasks::{accept_loop, AbortOnDrop};
 use crate::tls::{agent_id_from_certificate, channel_binding, provider, HubTls};
 use limits::FailureLimiter;
-use link::Link;
+use line::Line;
 
 /// Something that happened to the hub's agents.
 #[non_exhaustive]
@@ -86,6 +87,10 @@ pub struct HubStats {
     pub bytes_in: u64,
     /// Bytes sent to agents (TLS payload).
     pub bytes_out: u64,
+    /// Tunnel channels to devices the hub holds now, over every agent
+    /// (one per agent, device and role in use; unused ones close after
+    /// [`HubBuilder::channel_idle_timeout`]).
+    pub channels: u64,
 }
 
 #[derive(Debug, Default)]
@@ -115,36 +120,28 @@ pub(crate) struct HubInner {
     handshake_timeout: Duration,
     handshakes: Arc<Semaphore>,
     failures: FailureLimiter,
-    registry: Mutex<HashMap<AgentId, Arc<Link>>>,
+    requester: RequesterConfig,
+    registry: Mutex<HashMap<AgentId, Arc<Line>>>,
     changed: watch::Sender<u64>,
     events: broadcast::Sender<HubEvent>,
     counters: Counters,
 }
 
 impl HubInner {
-    /// The live session of `agent`.
-    pub(crate) fn link(&self, agent: &AgentId) -> Option<Arc<Link>> {
+    /// The line of `agent`, if it is connected now.
+    pub(crate) fn line(&self, agent: &AgentId) -> Option<Arc<Line>> {
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        registry.get(agent).filter(|l| !l.is_ended()).cloned()
+        registry.get(agent).filter(|l| l.is_up()).cloned()
     }
 
-    /// Waits until `agent` has a session other than `old`, or `deadline`.
-    pub(crate) async fn wait_for_new_link(
-        &self,
-        agent: &AgentId,
-        old: &Arc<Link>,
-        deadline: tokio::time::Instant,
-    ) -> Option<Arc<Link>> {
-        let mut changed = self.changed.subscribe();
-        loop {
-            if let Some(link) = self.link(agent).filter(|l| !Arc::ptr_eq(l, old)) {
-                return Some(link);
-            }
-            match tokio::time::timeout_at(deadline, changed.changed()).await {
-                Ok(Ok(())) => {}
-                _ => return None,
-            }
-        }
+    /// The line of `agent`, made if it has none.
+    fn line_or_new(&self, agent: &AgentId) -> Arc<Line> {
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            registry
+                .entry(agent.clone())
+                .or_insert_with(|| Arc::new(Line::new(agent.clone(), self.requester))),
+        )
     }
 
     fn emit(&self, event: HubEvent) {
@@ -171,6 +168,7 @@ pub struct HubBuilder {
     handshake_timeout: Duration,
     max_handshakes: usize,
     failure_limit: (u32, Duration),
+    requester: RequesterConfig,
 }
 
 impl HubBuilder {
@@ -218,6 +216,20 @@ impl HubBuilder {
         self
     }
 
+    /// How long a tunnel channel to a device may go unused before it is
+    /// closed (30 s); the next request opens it again.
+    pub fn channel_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.requester.idle_timeout = timeout;
+        self
+    }
+
+    /// Requests waiting or in flight per agent at once (4096); more fail
+    /// at once with [`ClientError::Overloaded`].
+    pub fn max_requests_per_agent(mut self, n: usize) -> Self {
+        self.requester.max_requests = n.max(1);
+        self
+    }
+
     /// Binds the listening port and starts accepting agents.
     pub async fn start(self) -> Result<Hub, HubError> {
         let tls = self.tls.ok_or(HubError::Missing("TLS settings"))?;
@@ -233,14 +245,19 @@ impl HubBuilder {
             handshake_timeout: self.handshake_timeout,
             handshakes: Arc::new(Semaphore::new(self.max_handshakes)),
             failures: FailureLimiter::new(self.failure_limit.0, self.failure_limit.1),
+            requester: self.requester,
             registry: Mutex::new(HashMap::new()),
             changed,
             events,
             counters: Counters::default(),
         });
         info!(address = %local, "hub listening for agents");
-        let task = tokio::spawn(accept(listener, Arc::clone(&inner)));
-        Ok(Hub { inner, local, task })
+        let task = AbortOnDrop(tokio::spawn(accept(listener, Arc::clone(&inner))));
+        Ok(Hub {
+            inner,
+            local,
+            _task: task,
+        })
     }
 }
 
@@ -272,7 +289,9 @@ pub enum HubError {
 pub struct Hub {
     inner: Arc<HubInner>,
     local: SocketAddr,
-    task: JoinHandle<()>,
+    /// The accept loop; it owns every connection task, so dropping it
+    /// ends them all.
+    _task: AbortOnDrop<()>,
 }
 
 impl Hub {
@@ -286,6 +305,7 @@ impl Hub {
             handshake_timeout: Duration::from_secs(10),
             max_handshakes: 64,
             failure_limit: (10, Duration::from_secs(60)),
+            requester: RequesterConfig::default(),
         }
     }
 
@@ -297,7 +317,7 @@ impl Hub {
     /// A connected agent.
     pub fn agent(&self, id: &str) -> Result<AgentRef, ClientError> {
         let agent = AgentId::new(id).map_err(|_| ClientError::NoAgent(id.to_owned()))?;
-        if self.inner.link(&agent).is_none() {
+        if self.inner.line(&agent).is_none() {
             return Err(ClientError::NoAgent(id.to_owned()));
         }
         Ok(AgentRef {
@@ -311,7 +331,7 @@ impl Hub {
         let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
         registry
             .iter()
-            .filter(|(_, l)| !l.is_ended())
+            .filter(|(_, l)| l.is_up())
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -352,46 +372,41 @@ impl Hub {
             agents: self.agents().len() as u64,
             bytes_in: c.traffic.received(),
             bytes_out: c.traffic.sent(),
+            channels: self.channel_count() as u64,
         }
+    }
+
+    fn channel_count(&self) -> usize {
+        let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+        registry.values().map(|l| l.channel_count()).sum()
     }
 }
 
 impl Drop for Hub {
     fn drop(&mut self) {
-        self.task.abort();
+        // Sessions are told why before their tasks end with the accept loop.
         let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
-        for link in registry.values() {
-            link.close(ErrorCode::Shutdown);
+        for line in registry.values() {
+            line.close(ErrorCode::Shutdown);
         }
     }
 }
 
-/// Accepts connections until the hub is dropped.
+/// Accepts connections until the hub is dropped; owns every connection task.
 async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: pause, then go on.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    accept_loop(listener, "hub", |tcp, peer, tasks| {
         inner.counters.connections.fetch_add(1, Relaxed);
         if !inner.failures.allows(peer.ip(), Instant::now()) {
             inner.reject(peer, "too many failed attempts from this address".into(), false);
-            continue;
+            return;
         }
         let Ok(permit) = Arc::clone(&inner.handshakes).try_acquire_owned() else {
             inner.reject(peer, "too many handshakes in progress".into(), false);
-            continue;
+            return;
         };
-        let inner = Arc::clone(&inner);
-        tokio::spawn(async move {
-            connection(inner, tcp, peer, permit).await;
-        });
-    }
+        tasks.spawn(connection(Arc::clone(&inner), tcp, peer, permit));
+    })
+    .await
 }
 
 /// One agent connection: TLS, the tunnel handshake, then the session.
@@ -431,75 +446,64 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, perm
     );
     let (commands_tx, commands_rx) = mpsc::channel(256);
     let (events_tx, mut events_rx) = mpsc::channel(256);
+    let (closer, close_rx) = closer();
     let io = Counted::new(tls, Arc::clone(&inner.counters.traffic));
-    let driver = tokio::spawn(drive(io, session, commands_rx, events_tx));
+    // The driver ends with this task (a dropped hub leaves nothing running).
+    let mut driver = AbortOnDrop(tokio::spawn(drive(io, session, commands_rx, close_rx, events_tx)));
     // The handshake: until Established, or the session ends.
-    let mut permit = Some(permit);
-    let mut link: Option<Arc<Link>> = None;
+    let mut established = None;
     while let Some(event) = events_rx.recv().await {
-        match (&link, event) {
-            (None, DriverEvent::Established(agent)) => {
-                drop(permit.take());
-                inner.failures.clear(peer.ip());
-                inner.counters.sessions.fetch_add(1, Relaxed);
-                let new = Arc::new(Link::new(agent.clone(), peer, commands_tx.clone()));
-                register(&inner, &new);
-                info!(target: "outpost::audit", %agent, %peer, "agent authenticated; session up");
-                inner.emit(HubEvent::Connected { agent, peer });
-                link = Some(new);
-            }
-            (Some(link), event) => link.on_event(event),
-            (None, _) => {}
+        if let DriverEvent::Established(agent) = event {
+            established = Some(agent);
+            break;
         }
     }
-    drop(commands_tx);
-    let ended = driver.await.unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
-    match link {
-        None => {
-            let reason = match &ended {
-                Ended::Session(SessionError::Rejected(r)) => format!("authentication failed: {r}"),
-                other => format!("handshake did not complete: {other}"),
-            };
-            inner.reject(peer, format!("{reason} (certificate names {certified})"), true);
-        }
-        Some(link) => {
-            link.end();
-            unregister(&inner, &link);
-            let reason = ended.to_string();
-            info!(target: "outpost::audit", agent = %link.agent, %peer, %reason, "agent session ended");
-            inner.emit(HubEvent::Disconnected {
-                agent: link.agent.clone(),
-                reason,
-            });
-        }
-    }
-}
-
-/// Puts `link` in the registry; an older session of the same agent ends at once.
-fn register(inner: &HubInner, link: &Arc<Link>) {
-    let old = {
-        let mut registry = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
-        registry.insert(link.agent.clone(), Arc::clone(link))
+    drop(permit);
+    let Some(agent) = established else {
+        drop(commands_tx);
+        let ended = (&mut driver.0)
+            .await
+            .unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
+        let reason = match &ended {
+            Ended::Session(SessionError::Rejected(r)) => format!("authentication failed: {r}"),
+            other => format!("handshake did not complete: {other}"),
+        };
+        return inner.reject(peer, format!("{reason} (certificate names {certified})"), true);
     };
-    if let Some(old) = old.filter(|o| !o.is_ended()) {
-        old.close(ErrorCode::Superseded);
-        old.end();
-        warn!(target: "outpost::audit", agent = %link.agent, old_peer = %old.peer, new_peer = %link.peer, "agent session superseded by a newer one");
+    inner.failures.clear(peer.ip());
+    inner.counters.sessions.fetch_add(1, Relaxed);
+    let line = inner.line_or_new(&agent);
+    let (generation, superseded) = line.attach(peer, commands_tx, closer);
+    info!(target: "outpost::audit", %agent, %peer, "agent authenticated; session up");
+    inner.emit(HubEvent::Connected {
+        agent: agent.clone(),
+        peer,
+    });
+    if let Some(old) = superseded {
+        warn!(target: "outpost::audit", %agent, old_peer = %old.peer, new_peer = %peer, "agent session superseded by a newer one");
         inner.emit(HubEvent::Superseded {
-            agent: link.agent.clone(),
+            agent: agent.clone(),
             old_peer: old.peer,
         });
     }
     inner.changed.send_modify(|n| *n += 1);
+    line.pump(generation, &mut events_rx).await;
+    let ended = (&mut driver.0)
+        .await
+        .unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
+    line.detach(generation);
+    forget_if_unused(&inner, &line);
+    inner.changed.send_modify(|n| *n += 1);
+    let reason = ended.to_string();
+    info!(target: "outpost::audit", %agent, %peer, %reason, "agent session ended");
+    inner.emit(HubEvent::Disconnected { agent, reason });
 }
 
-fn unregister(inner: &HubInner, link: &Arc<Link>) {
-    {
-        let mut registry = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
-        if registry.get(&link.agent).is_some_and(|l| Arc::ptr_eq(l, link)) {
-            registry.remove(&link.agent);
-        }
+/// Drops a line that no session and no request needs any more.
+fn forget_if_unused(inner: &HubInner, line: &Arc<Line>) {
+    let mut registry = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+    if line.is_unused() && registry.get(&line.agent).is_some_and(|l| Arc::ptr_eq(l, line)) {
+        registry.remove(&line.agent);
+        debug!(agent = %line.agent, "agent forgotten");
     }
-    inner.changed.send_modify(|n| *n += 1);
-    debug!(agent = %link.agent, "agent unregistered");
 }

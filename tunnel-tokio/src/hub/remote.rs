@@ -6,12 +6,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use outpost_modbus_core::{Expectation, Request, UnitId};
 use outpost_tunnel_proto::AgentId;
-use tokio::time::Instant;
+use std::time::Instant;
 
-use super::link::Link;
 use super::HubInner;
-use crate::binding::{ChannelMetadata, Outcome, Principal, Role, TunnelRequest, MAX_BUDGET};
+use crate::binding::{ChannelMetadata, Principal, Role, MAX_BUDGET};
 use crate::modbus::{ClientError, Requests};
+use crate::profile::{Failure, Submit};
 
 /// An agent known to the hub (connected when it was looked up).
 #[derive(Debug, Clone)]
@@ -48,10 +48,13 @@ impl AgentRef {
 /// A Modbus client of a device behind an agent, with the same requests as
 /// the local [`crate::modbus::Client`] (see [`Requests`]).
 ///
-/// Nothing is lost or duplicated: when the tunnel breaks, requests in flight
-/// fail at once; a read is retried once after the agent reconnects within
-/// its timeout; a request that changes the device is never re-sent, and
-/// reports [`ClientError::OutcomeUnknown`] when it may have reached it.
+/// Nothing is lost or duplicated: when the tunnel breaks, a request that
+/// changes the device and may have reached it fails at once with
+/// [`ClientError::OutcomeUnknown`] and is never re-sent; a read is sent
+/// again once, on a new channel or after the agent reconnects within its
+/// timeout. Every client of the same agent, device and role (and
+/// principal) shares one tunnel channel, opened on the first request and
+/// closed when unused for a while.
 #[derive(Debug, Clone)]
 pub struct RemoteClient {
     hub: Arc<HubInner>,
@@ -85,129 +88,23 @@ impl RemoteClient {
         pdu: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, ClientError> {
-        let deadline = Instant::now() + timeout.min(MAX_BUDGET);
+        let no_agent = || ClientError::NoAgent(self.agent.to_string());
+        let line = self.hub.line(&self.agent).ok_or_else(no_agent)?;
         let changes = Request::decode(&pdu).map(|r| r.is_write()).unwrap_or(true);
-        let mut link = self
-            .hub
-            .link(&self.agent)
-            .ok_or_else(|| ClientError::NoAgent(self.agent.to_string()))?;
-        // Marked as a retry only when an earlier attempt may have reached
-        // the agent (then it is a read: a write is never re-sent).
-        let mut maybe_sent = false;
-        for attempt in 0..2 {
-            let job = Job {
-                unit,
-                expect,
-                pdu: &pdu,
-                deadline,
-                changes,
-            };
-            match self.attempt(&link, &job, maybe_sent).await {
-                Err(Attempt::Failed(e)) => return Err(e),
-                Ok(outcome) => return outcome,
-                Err(Attempt::Broken { sent }) => {
-                    if changes && sent {
-                        return Err(ClientError::OutcomeUnknown);
-                    }
-                    maybe_sent |= sent;
-                    if attempt == 1 {
-                        break;
-                    }
-                    // Wait for the agent to come back, then try once more.
-                    match self.hub.wait_for_new_link(&self.agent, &link, deadline).await {
-                        Some(next) => link = next,
-                        None => break,
-                    }
-                }
-            }
-        }
-        Err(ClientError::NoAgent(self.agent.to_string()))
-    }
-
-    async fn attempt(
-        &self,
-        link: &Arc<Link>,
-        job: &Job<'_>,
-        retry: bool,
-    ) -> Result<Result<Bytes, ClientError>, Attempt> {
-        let Job {
+        let submit = Submit {
+            target: self.target.clone(),
+            metadata: self.metadata.clone(),
             unit,
-            expect,
             pdu,
-            deadline,
+            expect,
             changes,
-        } = *job;
-        let channel = tokio::time::timeout_at(deadline, link.channel(&self.target, &self.metadata))
-            .await
-            .map_err(|_| Attempt::Failed(ClientError::Expired))?
-            .map_err(|e| match e {
-                ClientError::NoAgent(_) => Attempt::Broken { sent: false },
-                e => Attempt::Failed(e),
-            })?;
-        let budget = deadline.saturating_duration_since(Instant::now());
-        let mut request = TunnelRequest::new(unit, budget, pdu).map_err(|_| Attempt::Failed(ClientError::Expired))?;
-        if retry {
-            request = request.retried();
-        }
-        let mut payload = Vec::with_capacity(request.encoded_len());
-        request.encode(&mut payload);
-        let (correlation, outcome) = link
-            .send(channel, Bytes::from(payload), deadline)
-            .await
-            .map_err(|e| match e {
-                ClientError::Expired => Attempt::Failed(e),
-                _ => Attempt::Broken { sent: false },
-            })?;
-        // The agent answers within the budget; allow the trip back.
-        let grace = Duration::from_millis(500).min(budget / 2 + Duration::from_millis(50));
-        let bytes = match tokio::time::timeout_at(deadline + grace, outcome).await {
-            Ok(Ok(Ok(bytes))) => bytes,
-            Ok(Ok(Err(_))) | Ok(Err(_)) => return Err(Attempt::Broken { sent: true }),
-            Err(_) => {
-                link.forget(channel, correlation);
-                return Ok(Err(if changes {
-                    ClientError::OutcomeUnknown
-                } else {
-                    ClientError::Timeout
-                }));
-            }
+            deadline: Instant::now() + timeout.min(MAX_BUDGET),
         };
-        Ok(match Outcome::decode(&bytes) {
-            Ok(Outcome::Answered(answer)) => match expect.check(answer) {
-                Ok(_) => Ok(bytes.slice_ref(answer)),
-                Err(e) => Err(ClientError::InvalidResponse(e)),
-            },
-            Ok(Outcome::Denied(code)) => Err(ClientError::Denied(code)),
-            Ok(Outcome::NoAnswer) if changes => Err(ClientError::OutcomeUnknown),
-            Ok(Outcome::NoAnswer) => Err(ClientError::Timeout),
-            Ok(Outcome::Unreachable) => Err(ClientError::Unreachable),
-            Ok(Outcome::Busy) => Err(ClientError::Busy),
-            Ok(Outcome::Expired) => Err(ClientError::Expired),
-            Ok(Outcome::Malformed(code)) => Err(ClientError::Exception(code)),
-            // An outcome that breaks the profile: as good as none.
-            Err(_) if changes => Err(ClientError::OutcomeUnknown),
-            Err(_) => Err(ClientError::Timeout),
+        line.request(submit).await.map_err(|failure| match failure {
+            Failure::NoAgent => no_agent(),
+            failure => ClientError::from(failure),
         })
     }
-}
-
-/// One request, as each attempt sends it.
-#[derive(Clone, Copy)]
-struct Job<'a> {
-    unit: UnitId,
-    expect: Expectation,
-    pdu: &'a [u8],
-    deadline: Instant,
-    /// Whether the request changes the device (may never be re-sent).
-    changes: bool,
-}
-
-/// Why one attempt ended without an outcome.
-enum Attempt {
-    /// A final error.
-    Failed(ClientError),
-    /// The session or channel broke; `sent` says whether the request had left.
-    Broken { sent: bool },
 }
 
 impl Requests for RemoteClient {

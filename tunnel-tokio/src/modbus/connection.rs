@@ -184,9 +184,14 @@ async fn tcp(stream: TcpStream, first: Call, rx: &mut mpsc::Receiver<Call>, max_
                     Ok(_) => {
                         match deliver_tcp(&mut buf, &mut tracker, &mut waiters) {
                             Ok(()) => continue,
-                            Err(e) => {
+                            Err(Desync::Framing(e)) => {
                                 warn!(error = %e, "modbus framing error; dropping the connection");
                                 fail_all(&mut waiters, || ClientError::Framing(e));
+                                return Ended::Broken(None);
+                            }
+                            Err(Desync::Stray(transaction_id)) => {
+                                warn!(transaction_id, in_flight = waiters.len(), "the device answered a transaction id it was not sent; its requests failed and the connection dropped");
+                                fail_all(&mut waiters, || ClientError::DeviceFault);
                                 return Ended::Broken(None);
                             }
                         }
@@ -213,7 +218,7 @@ fn deliver_tcp(
     buf: &mut BytesMut,
     tracker: &mut Transactions<Instant, MAX_IN_FLIGHT>,
     waiters: &mut HashMap<u16, Call>,
-) -> Result<(), outpost_modbus_core::FrameError> {
+) -> Result<(), Desync> {
     while let Some(frame) = mbap::decode(buf)? {
         let len = frame.len();
         match tracker.handle_frame(frame) {
@@ -225,13 +230,33 @@ fn deliver_tcp(
                     call.answer(answer);
                 }
             }
-            Matched::Late { transaction_id } | Matched::Stray { transaction_id } => {
-                debug!(transaction_id, "modbus answer to no request in flight, dropped");
+            Matched::Late { transaction_id } => {
+                debug!(transaction_id, "modbus answer to a request that already ended, dropped");
+            }
+            Matched::Stray { transaction_id } => {
+                // Not asked, and not late: the device's answers cannot be
+                // matched to requests any more.
+                return Err(Desync::Stray(transaction_id));
             }
         }
         buf.advance(len);
     }
     Ok(())
+}
+
+/// Why a Modbus TCP connection can no longer be trusted.
+#[derive(Debug)]
+enum Desync {
+    /// The stream is not Modbus framing.
+    Framing(outpost_modbus_core::FrameError),
+    /// An answer with a transaction id no request carries.
+    Stray(u16),
+}
+
+impl From<outpost_modbus_core::FrameError> for Desync {
+    fn from(e: outpost_modbus_core::FrameError) -> Self {
+        Desync::Framing(e)
+    }
 }
 
 /// Opens a serial port for RTU: 8 data bits, even parity, 1 stop bit (the

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::tasks::accept_loop;
 use bytes::{Buf, BytesMut};
 use outpost_modbus_core::frame::mbap;
 use outpost_modbus_core::server::{DataModel, Server as Dispatcher};
 use outpost_modbus_core::Transport;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 /// Settings of a [`Server`].
@@ -49,27 +49,23 @@ impl ServerBuilder {
     where
         M: DataModel + Send + 'static,
     {
-        let mut connections = JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, peer) = accepted?;
-                    if connections.len() >= self.max_connections {
-                        warn!(%peer, limit = self.max_connections, "modbus server full; connection closed");
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    let model = Arc::clone(&model);
-                    let idle = self.idle_timeout;
-                    connections.spawn(async move {
-                        if let Err(e) = serve_connection(stream, model, idle).await {
-                            debug!(%peer, error = %e, "modbus connection ended");
-                        }
-                    });
-                }
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        let max_connections = self.max_connections;
+        let idle = self.idle_timeout;
+        accept_loop(listener, "modbus server", |stream, peer, connections| {
+            if connections.len() >= max_connections {
+                warn!(%peer, limit = max_connections, "modbus server full; connection closed");
+                return;
             }
-        }
+            let _ = stream.set_nodelay(true);
+            let model = Arc::clone(&model);
+            connections.spawn(async move {
+                if let Err(e) = serve_connection(stream, model, idle).await {
+                    debug!(%peer, error = %e, "modbus connection ended");
+                }
+            });
+        })
+        .await;
+        Ok(())
     }
 }
 

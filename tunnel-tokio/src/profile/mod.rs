@@ -6,6 +6,11 @@
 //! - [`Requester`]: the hub's side for one agent: shared channels per
 //!   device and role, opened once and closed when idle, correlation ids,
 //!   deadlines, a read retried once, a write never re-sent;
+//! - [`Admission`]: the agent's side for one session: channels to known
+//!   devices, request decoding, the retried-write rule, duplicate
+//!   correlation ids, units and the local policy;
+//! - [`DeviceQueue`]: the agent's queue in front of a device: requests wait
+//!   for a slot within their budget, BUSY only past a bound;
 //! - [`failure`]: one table from every failure to the outcome on the wire,
 //!   the API's error and the gateway's exception.
 //!
@@ -13,9 +18,13 @@
 //! standard library's collections and time, `bytes`, the two sans-IO
 //! crates and the pure binding.
 
+mod admission;
+mod device_queue;
 pub mod failure;
 mod requester;
 
+pub use admission::{Admission, Admitted, ChannelRefusal, Grant, Refusal, Verdict};
+pub use device_queue::{DeviceQueue, QueueFull, Ticket};
 pub use failure::Failure;
 pub use requester::{Action, OpenToken, RequestId, Requester, RequesterConfig, RequesterStats, Submit};
 
