@@ -13,6 +13,7 @@
 mod binding;
 mod device;
 mod modbus;
+mod profile;
 mod records;
 mod seeds;
 mod spec;
@@ -24,6 +25,7 @@ pub mod targets {
     pub use crate::modbus::{
         client, mbap, request_pdu, response_check, response_pdu, roundtrip_modbus, rtu_request, rtu_response, server,
     };
+    pub use crate::profile::{admission, device_queue, requester};
     pub use crate::tunnel::{agent_session, hub_session, roundtrip_tunnel, tunnel_frame};
 }
 
@@ -49,4 +51,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("roundtrip_modbus", targets::roundtrip_modbus),
     ("roundtrip_tunnel", targets::roundtrip_tunnel),
     ("binding", targets::binding),
+    ("requester", targets::requester),
+    ("admission", targets::admission),
+    ("device_queue", targets::device_queue),
 ];

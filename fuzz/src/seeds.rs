@@ -136,6 +136,12 @@ pub fn write_seeds(dir: &Path) {
         write(dir, "binding", name, &bytes);
     }
 
+    // The profile's machines: the scenario tests' sequences, as steps.
+    for (name, bytes) in profile_seeds() {
+        let (target, name) = name.split_once('/').expect("target/name");
+        write(dir, target, name, &bytes);
+    }
+
     // Tunnel: a real handshake, then one of every session frame.
     let (hello, challenge, proof, confirm) = handshake();
     let ch = |v| ChannelId::new(v).expect("non-zero");
@@ -237,4 +243,109 @@ fn handshake() -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
     let proof = take(false);
     let confirm = take(true);
     (hello, challenge, proof, confirm)
+}
+
+/// The scenario tests of `outpost_tunnel_tokio::profile`, as step codes of
+/// the `requester`, `admission` and `device_queue` targets.
+fn profile_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use crate::profile::step::*;
+    let read = |role: u8| vec![SUBMIT_READ, role, 0x07, 0xD0];
+    let write = |role: u8| vec![SUBMIT_WRITE, role, 0x07, 0xD0];
+    let answer = |index: u8| vec![ANSWER, index, 0];
+    let cat = |parts: &[Vec<u8>]| parts.concat();
+    // Admission: open channel 0 as operator (role 0) or viewer (1).
+    let open = |role: u8| vec![0, 0, 1, 1, 1, role];
+    let request = |correlation: u8, retry: u8, pdu: &[u8]| {
+        let mut r = vec![1, 0, correlation, 1, retry, pdu.len() as u8];
+        r.extend_from_slice(pdu);
+        r.extend_from_slice(&[0x07, 0xD0]);
+        r
+    };
+    let read_pdu = [0x03, 0x00, 0x00, 0x00, 0x01];
+    let write_pdu = [0x06, 0x00, 0x01, 0x00, 0x07];
+    vec![
+        (
+            "requester/burst-shares-one-open",
+            cat(&[
+                read(0),
+                read(0),
+                read(0),
+                vec![ACCEPT_OPENS],
+                answer(0),
+                answer(1),
+                answer(2),
+            ]),
+        ),
+        (
+            "requester/read-retried-on-next-session",
+            cat(&[
+                read(0),
+                vec![ACCEPT_OPENS, SESSION_DOWN, SESSION_UP, ACCEPT_OPENS],
+                answer(1),
+            ]),
+        ),
+        (
+            "requester/write-outcome-unknown",
+            cat(&[write(0), vec![ACCEPT_OPENS, SESSION_DOWN, SESSION_UP]]),
+        ),
+        (
+            "requester/malformed-outcome-resets",
+            cat(&[
+                read(0),
+                read(0),
+                vec![ACCEPT_OPENS, ANSWER_BYTES, 0, 2, 0x02, 0x01, ACCEPT_OPENS],
+                answer(2),
+            ]),
+        ),
+        (
+            "requester/idle-channel-closed",
+            cat(&[
+                read(1),
+                vec![ACCEPT_OPENS],
+                answer(0),
+                vec![ADVANCE, 0x0B, 0xB8],
+                read(1),
+                vec![ACCEPT_OPENS],
+            ]),
+        ),
+        ("requester/refused", cat(&[read(2), write(2), vec![REFUSE_OPEN, 9]])),
+        (
+            "requester/deadlines",
+            cat(&[read(0), write(0), vec![ACCEPT_OPENS, ADVANCE, 0x0A, 0x00]]),
+        ),
+        (
+            "requester/cancelled",
+            cat(&[read(0), vec![ACCEPT_OPENS, CANCEL, 0], answer(0)]),
+        ),
+        (
+            "admission/read-forwarded",
+            cat(&[open(0), request(0, 1, &read_pdu), vec![3, 0, 0]]),
+        ),
+        (
+            "admission/retried-write-refused",
+            cat(&[open(0), request(0, 0, &write_pdu)]),
+        ),
+        (
+            "admission/duplicate-id-resets",
+            cat(&[open(0), request(0, 1, &read_pdu), request(0, 1, &read_pdu)]),
+        ),
+        (
+            "admission/denied-by-policy",
+            cat(&[open(1), request(0, 1, &[0x03, 0x00, 0x32, 0x00, 0x01])]),
+        ),
+        (
+            "device_queue/wait-in-order",
+            vec![0, 4, 0, 0x03, 0xE8, 0, 0x03, 0xE8, 0, 0x03, 0xE8, 1, 0, 1, 1],
+        ),
+        (
+            "device_queue/expire-while-waiting",
+            vec![0, 4, 0, 0x13, 0x88, 0, 0x00, 0x64, 2, 0x00, 0xC8],
+        ),
+        (
+            "device_queue/busy-past-the-bound",
+            vec![
+                1, 1, 0, 0x03, 0xE8, 0, 0x03, 0xE8, 0, 0x03, 0xE8, 0, 0x03, 0xE8, 0, 0x03, 0xE8,
+            ],
+        ),
+    ]
 }

@@ -101,6 +101,7 @@ impl Refusal {
 }
 
 /// What to do with a message that arrived on a channel.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict<'a> {
     /// Forward it to the device; call [`Admission::finished`] when its

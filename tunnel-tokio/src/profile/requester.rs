@@ -82,6 +82,7 @@ pub struct RequestId(u64);
 pub struct OpenToken(pub u64);
 
 /// What the requester asks of the session.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Open a message channel; report the result with [`Requester::handle_opened`].
