@@ -285,8 +285,14 @@ pub fn admission(data: &[u8]) {
                     }
                     .to_vec()
                 };
-                forwarded.retain(|(c, _)| *c != channel);
-                let _ = admission.open(channel, kind, target, &metadata, |name| (name == "plc").then_some(1u8));
+                // A channel opened again replaces the old one (and its
+                // requests); a refused open leaves the old one as it was.
+                if admission
+                    .open(channel, kind, target, &metadata, |name| (name == "plc").then_some(1u8))
+                    .is_ok()
+                {
+                    forwarded.retain(|(c, _)| *c != channel);
+                }
             }
             1 | 2 => {
                 // A request: well formed with an arbitrary PDU, or arbitrary bytes.

@@ -15,16 +15,18 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use outpost_tunnel_proto::{
     AgentId, ChannelId, ChannelKind, ErrorCode, Event, Message, OpenError, SendError, Session, SessionError,
 };
-use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, trace};
+
+use crate::tasks::AbortOnDrop;
 
 /// Output handed to the writer at once, at most (a little more if one frame is larger).
 const BATCH: usize = 64 * 1024;
@@ -143,7 +145,9 @@ where
 {
     let (mut rd, wr) = tokio::io::split(io);
     let (writer_tx, writer_rx) = mpsc::channel::<Vec<u8>>(WRITER_QUEUE);
-    let mut writer = tokio::spawn(write_all(wr, writer_rx));
+    // The writer ends with this future, however it ends (aborted with its
+    // connection, or after the linger below).
+    let mut writer = AbortOnDrop(tokio::spawn(write_all(wr, writer_rx)));
     let mut out: Vec<u8> = Vec::new();
     let mut input = vec![0u8; 16 * 1024];
     let mut pending: Option<DriverEvent> = None;
@@ -158,7 +162,13 @@ where
         if out.len() < BATCH {
             while session.poll_transmit(Instant::now(), &mut out) > 0 && out.len() < BATCH {}
         }
-        if session.is_closed() && out.is_empty() && (pending.is_none() || app_gone) {
+        if session.is_closed() && (pending.is_none() || app_gone) {
+            // The last bytes (the CLOSE) go to the writer if it has room; a
+            // peer that stopped reading does not hold the end back.
+            while session.poll_transmit(Instant::now(), &mut out) > 0 {}
+            if !out.is_empty() {
+                let _ = writer_tx.try_send(std::mem::take(&mut out));
+            }
             break;
         }
         let timer = session
@@ -218,9 +228,8 @@ where
     drop(writer_tx);
     // The last bytes (a CLOSE) get a moment; a peer that does not read
     // them does not keep the writer alive.
-    if tokio::time::timeout(LINGER, &mut writer).await.is_err() {
-        writer.abort();
-    }
+    let _ = tokio::time::timeout(LINGER, &mut writer.0).await;
+    drop(writer);
     match (session.error(), failure) {
         (Some(e), _) => Ended::Session(e.clone()),
         (None, Some(e)) => Ended::Io(e),
@@ -349,5 +358,118 @@ fn apply(session: &mut Session, command: Command, queues: &mut Queues) {
             queues.stalled.retain(|(c, _, _)| *c != channel);
             let _ = session.reset(channel, code);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use outpost_tunnel_proto::{AgentIdentity, ChannelBinding, Config, MemoryCredentials, Random, Secret, Start};
+
+    use super::*;
+
+    /// A hub and an agent driver over an in-memory pipe, established.
+    struct Pair {
+        hub_commands: mpsc::Sender<Command>,
+        hub_closer: Closer,
+        hub_events: mpsc::Receiver<DriverEvent>,
+        hub: tokio::task::JoinHandle<Ended>,
+        agent_commands: mpsc::Sender<Command>,
+        agent_events: mpsc::Receiver<DriverEvent>,
+        _agent: AbortOnDrop<Ended>,
+    }
+
+    async fn pair() -> Pair {
+        let agent_id = AgentId::new("plant-7").unwrap();
+        let secret = Secret::new(&[7; 32]).unwrap();
+        let mut store = MemoryCredentials::new();
+        store.insert(agent_id.clone(), secret.clone());
+        let binding = ChannelBinding::new(&[0x42; 32]).unwrap();
+        let now = Instant::now();
+        let agent = Session::agent(
+            Config::default(),
+            AgentIdentity::new(agent_id.clone(), secret),
+            Start::new(binding.clone(), Random([1; 32])),
+            now,
+        );
+        let hub = Session::hub(
+            Config::default(),
+            Arc::new(store),
+            Start::new(binding, Random([2; 32])).certified_agent(agent_id),
+            now,
+        );
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let (hub_commands, hub_rx) = mpsc::channel(16);
+        let (hub_events_tx, mut hub_events) = mpsc::channel(16);
+        let (hub_closer, hub_close) = closer();
+        let hub = tokio::spawn(drive(b, hub, hub_rx, hub_close, hub_events_tx));
+        let (agent_commands, agent_rx) = mpsc::channel(16);
+        // The agent's application takes one event at a time, when it wants.
+        let (agent_events_tx, mut agent_events) = mpsc::channel(1);
+        let (_, agent_close) = closer();
+        let agent = AbortOnDrop(tokio::spawn(drive(a, agent, agent_rx, agent_close, agent_events_tx)));
+        assert!(matches!(hub_events.recv().await, Some(DriverEvent::Established(_))));
+        assert!(matches!(agent_events.recv().await, Some(DriverEvent::Established(_))));
+        Pair {
+            hub_commands,
+            hub_closer,
+            hub_events,
+            hub,
+            agent_commands,
+            agent_events,
+            _agent: agent,
+        }
+    }
+
+    /// The hub opens a channel and the agent accepts it.
+    async fn open(p: &mut Pair) -> ChannelId {
+        let open = Command::Open {
+            token: 1,
+            target: Bytes::from_static(b"plc"),
+            metadata: Bytes::new(),
+        };
+        p.hub_commands.send(open).await.unwrap();
+        let Some(DriverEvent::Opened {
+            result: Ok(channel), ..
+        }) = p.hub_events.recv().await
+        else {
+            panic!("no channel");
+        };
+        let Some(DriverEvent::ChannelRequested { channel: requested, .. }) = p.agent_events.recv().await else {
+            panic!("no request");
+        };
+        p.agent_commands.send(Command::Accept(requested)).await.unwrap();
+        assert!(matches!(p.hub_events.recv().await, Some(DriverEvent::ChannelAccepted(c)) if c == channel));
+        channel
+    }
+
+    #[tokio::test]
+    async fn a_close_is_not_stuck_behind_messages_waiting_for_credit() {
+        let mut p = pair().await;
+        let channel = open(&mut p).await;
+        // The agent's application stops taking events: its driver stops
+        // reading, the channel's window runs out, the hub's messages wait.
+        let payload = Bytes::from(vec![0u8; 8 * 1024]);
+        for correlation in 0..200 {
+            let send = Command::Send {
+                channel,
+                correlation,
+                payload: payload.clone(),
+            };
+            tokio::time::timeout(Duration::from_secs(5), p.hub_commands.send(send))
+                .await
+                .expect("sends waiting for credit do not stop commands")
+                .unwrap();
+        }
+        // A reset and then a close still go through at once.
+        p.hub_commands
+            .send(Command::Reset(channel, ErrorCode::Cancel))
+            .await
+            .unwrap();
+        p.hub_closer.close(ErrorCode::Shutdown);
+        let ended = tokio::time::timeout(Duration::from_secs(5), &mut p.hub)
+            .await
+            .expect("the close went through")
+            .unwrap();
+        assert!(matches!(ended, Ended::Session(_)), "{ended:?}");
     }
 }

@@ -252,3 +252,36 @@ fn dropping_the_hub_ends_every_task_it_started() {
     drop(clients);
     drop(agent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unused_channel_closes_and_reopens_on_demand() {
+    let pki = Pki::new();
+    let hub = Hub::builder()
+        .tls(pki.hub_tls(&[]))
+        .credentials(std::sync::Arc::new(credentials()))
+        .channel_idle_timeout(Duration::from_millis(200))
+        .start()
+        .await
+        .unwrap();
+    let device = device().await;
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    agent.connected().await;
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let gateway = gateway(&hub, |g| g).await;
+    let mut client = TcpStream::connect(gateway.local_addr()).await.unwrap();
+    assert_eq!(read(&mut client, 1, 0).await.0, 0x03);
+    assert_eq!(hub.stats().channels, 1);
+    let mut closed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if hub.stats().channels == 0 {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the unused channel was not closed");
+    // The same client goes on: the channel opens again.
+    assert_eq!(read(&mut client, 2, 0).await.0, 0x03);
+    assert_eq!(hub.stats().channels, 1);
+    assert_eq!(agent.stats().sessions, 1);
+}

@@ -487,16 +487,34 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, perm
         });
     }
     inner.changed.send_modify(|n| *n += 1);
+    // However this task ends (aborted with a dropped hub included), the
+    // line learns that the session is gone.
+    let detach = Detach {
+        line: Arc::clone(&line),
+        generation,
+    };
     line.pump(generation, &mut events_rx).await;
     let ended = (&mut driver.0)
         .await
         .unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
-    line.detach(generation);
+    drop(detach);
     forget_if_unused(&inner, &line);
     inner.changed.send_modify(|n| *n += 1);
     let reason = ended.to_string();
     info!(target: "outpost::audit", %agent, %peer, %reason, "agent session ended");
     inner.emit(HubEvent::Disconnected { agent, reason });
+}
+
+/// Tells a line its session is gone when dropped.
+struct Detach {
+    line: Arc<Line>,
+    generation: u64,
+}
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        self.line.detach(self.generation);
+    }
 }
 
 /// Drops a line that no session and no request needs any more.
