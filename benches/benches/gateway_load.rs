@@ -11,7 +11,8 @@
 //! queue instead.
 //!
 //! `cargo bench -p outpost-benches --bench gateway_load`
-//! (`OUTPOST_LOAD_SECS`, default 3: how long each row runs).
+//! (`OUTPOST_LOAD_SECS`, default 3: how long each row runs;
+//! `OUTPOST_LOAD_CLIENTS`, default `1,16,64`: the rows).
 
 mod common;
 
@@ -113,7 +114,11 @@ fn main() {
             "p99",
             "errors"
         );
-        for clients in [1, 16, 64] {
+        let rows: Vec<usize> = std::env::var("OUTPOST_LOAD_CLIENTS")
+            .ok()
+            .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 16, 64]);
+        for clients in rows {
             let direct = load(s.device, clients, duration).await;
             let gateway = load(s.gateway.local_addr(), clients, duration).await;
             println!(

@@ -76,7 +76,11 @@ pub(crate) struct Setup {
 pub(crate) async fn setup(device_in_flight: usize) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let device = listener.local_addr().unwrap();
-    tokio::spawn(Server::builder().serve(listener, Arc::new(Mutex::new(Registers))));
+    tokio::spawn(
+        Server::builder()
+            .max_connections(256)
+            .serve(listener, Arc::new(Mutex::new(Registers))),
+    );
     let (hub_ca, agent_ca) = (ca(), ca());
     let (hub_chain, hub_key) = leaf(&hub_ca, "hub.bench", false);
     let (agent_chain, agent_key) = leaf(&agent_ca, "plant-7", true);

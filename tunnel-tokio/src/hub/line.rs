@@ -20,8 +20,6 @@ use crate::profile::{Action, Failure, OpenToken, RequestId, Requester, Requester
 /// requester to end it (its outcome may still be on its way: the requester
 /// allows up to 500 ms).
 const CALLER_SLACK: Duration = Duration::from_millis(600);
-/// Actions taken from the requester and not yet in the driver's queue, at most.
-const OUTBOX: usize = 64;
 
 /// The session that carries a line's traffic now.
 #[derive(Debug)]
@@ -38,9 +36,41 @@ struct State {
     waiters: HashMap<RequestId, oneshot::Sender<Result<Bytes, Failure>>>,
     carrier: Option<Carrier>,
     generation: u64,
+    /// Commands for the carrier that its queue had no room for yet, in
+    /// order (bounded by the requester's requests and channels).
+    outbox: VecDeque<Command>,
 }
 
 impl State {
+    /// Moves the requester's actions toward the session: straight into its
+    /// queue while there is room (from whichever task holds the lock, so a
+    /// request needs no hand-off to reach the driver), the rest in order
+    /// into the outbox. Returns whether the outbox holds commands.
+    fn flush(&mut self) -> bool {
+        while let Some(action) = self.requester.poll_action() {
+            self.outbox.push_back(command(action));
+        }
+        let Some(carrier) = &self.carrier else {
+            self.outbox.clear();
+            return false;
+        };
+        while let Some(command) = self.outbox.pop_front() {
+            match carrier.commands.try_send(command) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(command)) => {
+                    self.outbox.push_front(command);
+                    return true;
+                }
+                // The driver is gone; the session's end is on its way.
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.outbox.clear();
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
     /// Hands every finished request to its caller.
     fn settle(&mut self) {
         while let Some((id, result)) = self.requester.poll_done() {
@@ -75,6 +105,7 @@ impl Line {
                 waiters: HashMap::new(),
                 carrier: None,
                 generation: 0,
+                outbox: VecDeque::new(),
             }),
             wake: Notify::new(),
         }
@@ -113,6 +144,7 @@ impl Line {
         state.generation += 1;
         let generation = state.generation;
         let old = state.carrier.take();
+        state.outbox.clear();
         if old.is_some() {
             state.requester.session_down(now);
         }
@@ -124,8 +156,11 @@ impl Line {
         });
         state.requester.session_up(now);
         state.settle();
+        let waiting = state.flush();
         drop(state);
-        self.wake.notify_one();
+        if waiting {
+            self.wake.notify_one();
+        }
         let superseded = old.map(|old| {
             old.closer.close(ErrorCode::Superseded);
             Superseded { peer: old.peer }
@@ -138,6 +173,7 @@ impl Line {
         let mut state = self.state();
         if state.carrier.as_ref().is_some_and(|c| c.generation == generation) {
             state.carrier = None;
+            state.outbox.clear();
             state.requester.session_down(Instant::now());
             state.settle();
         }
@@ -155,14 +191,16 @@ impl Line {
         let changes = submit.changes;
         let deadline = submit.deadline;
         let (tx, rx) = oneshot::channel();
-        let id = {
+        let (id, waiting) = {
             let mut state = self.state();
             let id = state.requester.submit(Instant::now(), submit);
             state.waiters.insert(id, tx);
             state.settle();
-            id
+            (id, state.flush())
         };
-        self.wake.notify_one();
+        if waiting {
+            self.wake.notify_one();
+        }
         let mut guard = CancelOnDrop {
             line: self,
             id: Some(id),
@@ -178,6 +216,7 @@ impl Line {
                 let mut state = self.state();
                 state.requester.handle_timeout(Instant::now());
                 state.settle();
+                let _ = state.flush();
                 drop(state);
                 rx.try_recv().unwrap_or(Err(Failure::no_answer(changes)))
             }
@@ -186,27 +225,21 @@ impl Line {
         result
     }
 
-    /// Moves the requester's actions into the session of `generation` and
-    /// the session's events into the requester, until the session ends or
-    /// a newer one takes over (then the rest of its events are dropped).
+    /// Moves the requester's actions into the session of `generation` when
+    /// its queue was full, the session's events into the requester, and
+    /// time, until the session ends or a newer one takes over (then the
+    /// rest of its events are dropped).
     pub(crate) async fn pump(&self, generation: u64, events: &mut mpsc::Receiver<DriverEvent>) {
         let Some(commands) = self.commands(generation) else {
             return;
         };
-        let mut outbox: VecDeque<Command> = VecDeque::new();
         loop {
-            let timer = {
+            let (waiting, timer) = {
                 let mut state = self.state();
                 if state.carrier.as_ref().is_none_or(|c| c.generation != generation) {
                     break;
                 }
-                while outbox.len() < OUTBOX {
-                    match state.requester.poll_action() {
-                        Some(action) => outbox.push_back(command(action)),
-                        None => break,
-                    }
-                }
-                state.requester.poll_timeout()
+                (state.flush(), state.requester.poll_timeout())
             };
             let sleep = timer
                 .map(tokio::time::Instant::from_std)
@@ -216,10 +249,13 @@ impl Line {
                     Some(event) => self.on_event(generation, event, &commands),
                     None => return,
                 },
-                permit = commands.reserve(), if !outbox.is_empty() => match permit {
+                permit = commands.reserve(), if waiting => match permit {
                     Ok(permit) => {
-                        if let Some(command) = outbox.pop_front() {
-                            permit.send(command);
+                        let mut state = self.state();
+                        if state.carrier.as_ref().is_some_and(|c| c.generation == generation) {
+                            if let Some(command) = state.outbox.pop_front() {
+                                permit.send(command);
+                            }
                         }
                     }
                     Err(_) => break,
@@ -274,6 +310,8 @@ impl Line {
             DriverEvent::Established(_) | DriverEvent::GoingAway => {}
         }
         state.settle();
+        // What the event set off goes out now; leftovers on the next turn.
+        let _ = state.flush();
     }
 }
 

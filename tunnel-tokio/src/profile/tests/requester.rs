@@ -1,5 +1,5 @@
-//! Scenario and property tests of the profile's machines, in memory, with a
-//! simulated clock.
+//! The hub's requester against a scripted agent session: scenario tests of
+//! each rule, and random interleavings.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use outpost_modbus_core::{Expectation, Request, UnitId};
 use outpost_tunnel_proto::{ChannelId, ErrorCode, OpenError};
 use proptest::prelude::*;
 
-use super::*;
+use super::super::*;
 use crate::binding::{ChannelMetadata, Outcome, Principal, Role, TunnelRequest};
 
 const READ: [u8; 5] = [0x03, 0x00, 0x00, 0x00, 0x01];
