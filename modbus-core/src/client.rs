@@ -559,3 +559,6 @@ impl<I: Copy + Ord, const N: usize> Transactions<I, N> {
         self.in_flight = 0;
     }
 }
+
+mod rtu;
+pub use rtu::{RtuExchange, RtuMatch};

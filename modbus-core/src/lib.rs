@@ -65,7 +65,7 @@
 //! |---|---|
 //! | [`Request`], [`Response`] | PDUs of every public function code |
 //! | [`frame::mbap`], [`frame::rtu`] | Modbus TCP and RTU framing, CRC-16 |
-//! | [`client`] | [`Expectation`] (does this response fit that request?) and the TCP [`Transactions`] tracker |
+//! | [`client`] | [`Expectation`] (does this response fit that request?), the TCP [`Transactions`] tracker, and [`client::RtuExchange`] (which RTU frame answers the request in flight) |
 //! | [`server`] | the [`server::DataModel`] trait and the [`server::Server`] dispatcher |
 //! | [`access`] | deny-by-default access rules per role (feature `alloc`) |
 

@@ -6,9 +6,8 @@ use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use outpost_modbus_core::client::Matched;
-use outpost_modbus_core::frame::rtu::{self, Decoded, Direction, RtuDecoder};
-use outpost_modbus_core::frame::{mbap, rtu::RtuFrame};
+use outpost_modbus_core::client::{Matched, RtuExchange, RtuMatch};
+use outpost_modbus_core::frame::{mbap, rtu};
 use outpost_modbus_core::{Expectation, Transactions, UnitId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -280,7 +279,6 @@ where
     let (rd, wr) = tokio::io::split(stream);
     tokio::pin!(rd);
     tokio::pin!(wr);
-    let decoder = RtuDecoder::new(Direction::Response);
     let mut buf = BytesMut::with_capacity(2 * rtu::MAX_ADU_LEN);
     let mut frame = [0u8; rtu::MAX_ADU_LEN];
     let mut next = Some(first);
@@ -312,27 +310,18 @@ where
             call.answer(Err(lost(&e)()));
             return Ended::Broken(None);
         }
+        // Which bytes answer the request is the sans-IO exchange's to say;
+        // this loop only reads and keeps time.
+        let exchange = RtuExchange::new(call.unit, call.expect);
         let answer = loop {
-            match decoder.decode(&buf) {
-                Ok(Decoded::Frame {
-                    frame: RtuFrame { unit, pdu },
-                    consumed,
-                    ..
-                }) => {
-                    let answer = (unit == call.unit).then(|| {
-                        call.expect
-                            .check(pdu)
-                            .map(|_| Bytes::copy_from_slice(pdu))
-                            .map_err(ClientError::InvalidResponse)
-                    });
+            match exchange.poll(&buf) {
+                Ok(RtuMatch::Answer { result, consumed }) => {
+                    let answer = result.map(Bytes::copy_from_slice).map_err(ClientError::InvalidResponse);
                     buf.advance(consumed);
-                    match answer {
-                        Some(answer) => break Ok(answer),
-                        None => continue,
-                    }
+                    break Ok(answer);
                 }
-                Ok(Decoded::NeedMore { skipped }) => buf.advance(skipped),
-                Err(outpost_modbus_core::FrameError::Noise { discarded }) => buf.advance(discarded),
+                Ok(RtuMatch::NeedMore { discard }) => buf.advance(discard),
+                Ok(_) => {}
                 Err(e) => break Err(e),
             }
             // Serial framing ends with a silence: bytes that start no frame
@@ -343,7 +332,7 @@ where
                 call.deadline.min(Instant::now() + silence)
             };
             match timeout_at(wait, rd.read_buf(&mut buf)).await {
-                Err(_) if wait < call.deadline => buf.advance(1),
+                Err(_) if wait < call.deadline => buf.advance(exchange.on_silence(buf.len())),
                 Err(_) => break Ok(Err(ClientError::Timeout)),
                 Ok(Ok(0)) => {
                     let e = io::Error::new(io::ErrorKind::UnexpectedEof, "the gateway closed the connection");
