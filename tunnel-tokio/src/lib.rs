@@ -2,9 +2,11 @@
 //! gateway, and an async Modbus client and server over
 //! `outpost-modbus-core`.
 //!
-//! The protocol lives in the two sans-IO crates; this crate moves bytes and
-//! time. One task per connection drives a
-//! `tunnel-proto` session over rustls, with bounded queues both ways.
+//! The protocol lives in the two sans-IO crates and in this crate's
+//! [`profile`] module (the Modbus profile's state machines, with no runtime
+//! and no clock); the rest of this crate moves bytes and time. One task per
+//! connection drives a `tunnel-proto` session over rustls, with bounded
+//! queues both ways; every task has an owner that ends it.
 //!
 //! | module | holds |
 //! |---|---|
@@ -12,6 +14,7 @@
 //! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), the Modbus TCP [`hub::Gateway`] |
 //! | [`modbus`] | async [`modbus::Client`] (TCP, RTU over TCP) and [`modbus::Server`]; the [`modbus::Requests`] trait |
 //! | [`binding`] | the Modbus application profile of the tunnel (`modbus/1`), pure encode and decode |
+//! | [`profile`] | the profile's rules as sans-IO machines: the hub's [`profile::Requester`], the agent's [`profile::Admission`] and [`profile::DeviceQueue`], one failure table |
 //! | [`tls`] | rustls configurations, PEM loading, the agent id from a certificate, channel binding |
 //!
 //! The whole system in one process: `cargo run -p outpost-examples --example demo`.

@@ -14,6 +14,42 @@
 //! - [`failure`]: one table from every failure to the outcome on the wire,
 //!   the API's error and the gateway's exception.
 //!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use outpost_modbus_core::{Expectation, Request, UnitId};
+//! use outpost_tunnel_proto::ChannelId;
+//! use outpost_tunnel_tokio::binding::{ChannelMetadata, Outcome, Principal, Role};
+//! use outpost_tunnel_tokio::profile::{Action, Requester, RequesterConfig, Submit};
+//!
+//! let now = Instant::now();
+//! let mut hub = Requester::new(RequesterConfig::default());
+//! hub.session_up(now);
+//! let pdu = [0x03, 0x00, 0x00, 0x00, 0x01];
+//! let id = hub.submit(now, Submit {
+//!     target: "plc-1".into(),
+//!     metadata: ChannelMetadata { role: Role::new("operator")?, principal: Principal::default() },
+//!     unit: UnitId(1),
+//!     pdu: Bytes::copy_from_slice(&pdu),
+//!     expect: Expectation::new(&Request::decode(&pdu)?),
+//!     changes: false,
+//!     deadline: now + Duration::from_secs(2),
+//! });
+//! // The first request opens the channel; the session names it, the agent accepts it.
+//! let Some(Action::Open { token, .. }) = hub.poll_action() else { unreachable!() };
+//! let channel = ChannelId::new(2).unwrap();
+//! hub.handle_opened(now, token, Ok(channel));
+//! hub.handle_accepted(now, channel);
+//! // Now the request goes out, and the agent's outcome ends it.
+//! let Some(Action::Send { correlation, .. }) = hub.poll_action() else { unreachable!() };
+//! let mut outcome = Vec::new();
+//! Outcome::Answered(&[0x03, 0x02, 0x00, 0x2A]).encode(&mut outcome);
+//! hub.handle_message(now, channel, correlation, Bytes::from(outcome));
+//! let (done, answer) = hub.poll_done().unwrap();
+//! assert_eq!((done, answer.as_deref()), (id, Ok(&[0x03, 0x02, 0x00, 0x2A][..])));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! A CI check (`.ci/profile-imports`) holds this module's imports to the
 //! standard library's collections and time, `bytes`, the two sans-IO
 //! crates and the pure binding.
