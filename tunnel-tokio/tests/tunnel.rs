@@ -236,44 +236,6 @@ async fn a_newer_session_of_the_same_agent_supersedes_the_old_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pre_authentication_work_is_bounded() {
-    use outpost_tunnel_tokio::hub::Hub;
-    let pki = Pki::new();
-    let device = device().await;
-    let hub = Hub::builder()
-        .tls(pki.hub_tls(&[]))
-        .credentials(std::sync::Arc::new(credentials()))
-        .max_handshakes(2)
-        .handshake_timeout(Duration::from_millis(500))
-        .failure_limit(2, Duration::from_secs(60))
-        .start()
-        .await
-        .unwrap();
-    let events = hub.events();
-    // Two connections that never speak hold both handshake slots...
-    let idle1 = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
-    let idle2 = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    // ...so a third is turned away at once.
-    let wait = next_rejection(&events);
-    let _third = tokio::net::TcpStream::connect(hub.local_addr()).await.unwrap();
-    let reason = wait.await;
-    assert!(reason.contains("handshakes in progress"), "{reason}");
-    // The idle ones reach the handshake deadline and count as failures of
-    // their source (127.0.0.1): two failures reach the limit.
-    let reason = next_rejection(&events).await;
-    assert!(reason.contains("timed out"), "{reason}");
-    drop((idle1, idle2));
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    // Now even the right agent from that address waits out the window.
-    let wait = next_rejection(&events);
-    let _agent = agent(&pki, &hub, device, AGENT, SECRET);
-    let reason = wait.await;
-    assert!(reason.contains("too many failed attempts"), "{reason}");
-    assert!(hub.agents().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_refuses_a_hub_its_pinned_ca_did_not_sign() {
     let pki = Pki::new();
     let impostor = Pki::new();

@@ -167,7 +167,7 @@ pub(super) async fn start(hub: Arc<HubInner>, config: GatewayBuilder) -> Result<
 #[derive(Debug)]
 struct Slot {
     peer: SocketAddr,
-    /// Milliseconds since the gateway started when the client last acted.
+    /// Microseconds since the gateway started when the client last acted.
     last_active: Arc<AtomicU64>,
     abort: AbortHandle,
 }
@@ -205,7 +205,7 @@ async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBu
             let oldest = registry
                 .slots
                 .iter()
-                .min_by_key(|(_, s)| s.last_active.load(Relaxed))
+                .min_by_key(|(id, s)| (s.last_active.load(Relaxed), **id))
                 .map(|(id, _)| *id);
             if let Some(slot) = oldest.and_then(|id| registry.slots.remove(&id)) {
                 slot.abort.abort();
@@ -215,7 +215,7 @@ async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBu
         let _ = stream.set_nodelay(true);
         let id = registry.next;
         registry.next += 1;
-        let last_active = Arc::new(AtomicU64::new(elapsed_ms(started)));
+        let last_active = Arc::new(AtomicU64::new(elapsed_us(started)));
         let client = Client {
             hub: Arc::clone(&hub),
             config: Arc::clone(&config),
@@ -238,8 +238,8 @@ async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBu
     .await
 }
 
-fn elapsed_ms(since: tokio::time::Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+fn elapsed_us(since: tokio::time::Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// One client of a gateway.
@@ -285,7 +285,7 @@ impl Client {
                 let header = frame.header;
                 let pdu = bytes::Bytes::copy_from_slice(frame.pdu);
                 buf.advance(frame.len());
-                self.last_active.store(elapsed_ms(self.started), Relaxed);
+                self.last_active.store(elapsed_us(self.started), Relaxed);
                 // Bounded work per client: wait for a slot (and stop reading).
                 let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
                     break 'read;
@@ -327,7 +327,7 @@ impl Client {
                         }
                     };
                     let _ = replies.send(reply).await;
-                    last_active.store(elapsed_ms(started), Relaxed);
+                    last_active.store(elapsed_us(started), Relaxed);
                     drop(permit);
                 });
             }

@@ -3,9 +3,14 @@
 //! the agent's secret), keeps a registry of connected agents, and gives
 //! Rust programs and Modbus TCP gateways clients of the devices behind them.
 //!
-//! Work before authentication is bounded: a deadline on the TLS and tunnel
-//! handshakes, a cap on handshakes in progress, and a limit of failed
-//! attempts per source address.
+//! Work before authentication is bounded, in a way that protects agents as
+//! much as the hub: a short deadline on TLS and a longer one on the tunnel
+//! handshake; caps on handshakes in progress, overall and per source
+//! address, where the oldest unfinished handshake makes room for a new one
+//! (stalled connections cannot keep an agent out); failures counted per
+//! certified identity once TLS has named one, and per address only before
+//! that, an address over its limit being slowed to one handshake at a time
+//! rather than locked out (an agent behind the same NAT still gets in).
 
 mod credentials;
 mod gateway;
@@ -21,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use outpost_tunnel_proto::{AgentId, Config, CredentialStore, ErrorCode, Random, Session, SessionError, Start};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 pub use credentials::{CredentialsError, FileCredentials};
@@ -34,7 +40,7 @@ use crate::modbus::ClientError;
 use crate::profile::RequesterConfig;
 use crate::tasks::{accept_loop, AbortOnDrop};
 use crate::tls::{agent_id_from_certificate, channel_binding, provider, HubTls};
-use limits::FailureLimiter;
+use limits::{Admit, Gate, GateConfig, Ticket};
 use line::Line;
 
 /// Something that happened to the hub's agents.
@@ -91,6 +97,8 @@ pub struct HubStats {
     /// (one per agent, device and role in use; unused ones close after
     /// [`HubBuilder::channel_idle_timeout`]).
     pub channels: u64,
+    /// TLS and tunnel handshakes in progress now.
+    pub handshakes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -118,8 +126,8 @@ pub(crate) struct HubInner {
     credentials: Store,
     config: Config,
     handshake_timeout: Duration,
-    handshakes: Arc<Semaphore>,
-    failures: FailureLimiter,
+    tls_timeout: Duration,
+    gate: Mutex<GateState>,
     requester: RequesterConfig,
     registry: Mutex<HashMap<AgentId, Arc<Line>>>,
     changed: watch::Sender<u64>,
@@ -148,13 +156,41 @@ impl HubInner {
         let _ = self.events.send(event);
     }
 
-    fn reject(&self, peer: SocketAddr, reason: String, failure: bool) {
+    fn reject(&self, peer: SocketAddr, reason: String) {
         self.counters.rejected.fetch_add(1, Relaxed);
-        if failure {
-            self.failures.record_failure(peer.ip(), Instant::now());
-        }
         warn!(target: "outpost::audit", %peer, %reason, "agent connection rejected");
         self.emit(HubEvent::Rejected { peer, reason });
+    }
+
+    /// Rejects a connection that failed before TLS named an identity.
+    fn reject_anonymous(&self, peer: SocketAddr, reason: String) {
+        self.gate().gate.failed_anonymous(Instant::now(), peer.ip());
+        self.reject(peer, reason);
+    }
+
+    fn gate(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The pre-authentication gate and the tasks of the handshakes it let in.
+#[derive(Debug)]
+struct GateState {
+    gate: Gate,
+    handshakes: HashMap<Ticket, AbortHandle>,
+}
+
+/// A handshake's place at the gate, given back however its task ends.
+struct Pass {
+    inner: Arc<HubInner>,
+    ticket: Ticket,
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        let mut state = self.inner.gate();
+        state.gate.finish(self.ticket);
+        state.handshakes.remove(&self.ticket);
     }
 }
 
@@ -166,7 +202,9 @@ pub struct HubBuilder {
     credentials: Option<Store>,
     config: Config,
     handshake_timeout: Duration,
+    tls_timeout: Duration,
     max_handshakes: usize,
+    per_source: usize,
     failure_limit: (u32, Duration),
     requester: RequesterConfig,
 }
@@ -202,15 +240,33 @@ impl HubBuilder {
         self
     }
 
-    /// Handshakes in progress at once (64); connections past it are closed
-    /// at once.
+    /// How long the TLS handshake may take (3 s), within
+    /// [`HubBuilder::handshake_timeout`]: a client that stalls in TLS is
+    /// closed early.
+    pub fn tls_timeout(mut self, timeout: Duration) -> Self {
+        self.tls_timeout = timeout;
+        self
+    }
+
+    /// Handshakes in progress at once (64); a connection past it closes the
+    /// oldest unfinished handshake to make room.
     pub fn max_handshakes(mut self, n: usize) -> Self {
         self.max_handshakes = n.max(1);
         self
     }
 
-    /// Failed attempts a source address may make per window (10 per 60 s);
-    /// past it, its connections are closed before TLS until the window ends.
+    /// Handshakes in progress at once from one source address (8); past
+    /// it, the source's own oldest unfinished handshake makes room.
+    pub fn max_handshakes_per_source(mut self, n: usize) -> Self {
+        self.per_source = n.max(1);
+        self
+    }
+
+    /// Failed attempts allowed per window (10 per 60 s), counted per
+    /// certified agent identity once TLS has named one, and per source
+    /// address for failures before that. An identity over the limit is
+    /// closed right after TLS until its window ends; an address over the
+    /// limit gets one handshake at a time (it is never locked out).
     pub fn failure_limit(mut self, failures: u32, window: Duration) -> Self {
         self.failure_limit = (failures.max(1), window);
         self
@@ -243,8 +299,16 @@ impl HubBuilder {
             credentials,
             config: self.config,
             handshake_timeout: self.handshake_timeout,
-            handshakes: Arc::new(Semaphore::new(self.max_handshakes)),
-            failures: FailureLimiter::new(self.failure_limit.0, self.failure_limit.1),
+            tls_timeout: self.tls_timeout,
+            gate: Mutex::new(GateState {
+                gate: Gate::new(GateConfig {
+                    max_handshakes: self.max_handshakes,
+                    per_source: self.per_source,
+                    failure_limit: self.failure_limit.0,
+                    window: self.failure_limit.1,
+                }),
+                handshakes: HashMap::new(),
+            }),
             requester: self.requester,
             registry: Mutex::new(HashMap::new()),
             changed,
@@ -303,7 +367,9 @@ impl Hub {
             credentials: None,
             config: Config::default(),
             handshake_timeout: Duration::from_secs(10),
+            tls_timeout: Duration::from_secs(3),
             max_handshakes: 64,
+            per_source: 8,
             failure_limit: (10, Duration::from_secs(60)),
             requester: RequesterConfig::default(),
         }
@@ -373,6 +439,7 @@ impl Hub {
             bytes_in: c.traffic.received(),
             bytes_out: c.traffic.sent(),
             channels: self.channel_count() as u64,
+            handshakes: self.inner.gate().gate.in_progress() as u64,
         }
     }
 
@@ -396,45 +463,63 @@ impl Drop for Hub {
 async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
     accept_loop(listener, "hub", |tcp, peer, tasks| {
         inner.counters.connections.fetch_add(1, Relaxed);
-        if !inner.failures.allows(peer.ip(), Instant::now()) {
-            inner.reject(peer, "too many failed attempts from this address".into(), false);
-            return;
+        let mut state = inner.gate();
+        match state.gate.admit(Instant::now(), peer.ip()) {
+            Admit::Refuse(reason) => {
+                drop(state);
+                inner.reject(peer, reason.into());
+            }
+            Admit::Go { ticket, evict } => {
+                for old in evict {
+                    if let Some(task) = state.handshakes.remove(&old) {
+                        task.abort();
+                        warn!(target: "outpost::audit", %peer, "handshake table full; the oldest unfinished handshake was closed to make room");
+                    }
+                }
+                let pass = Pass {
+                    inner: Arc::clone(&inner),
+                    ticket,
+                };
+                // The lock is held until the task is recorded, so its pass
+                // cannot be given back before that.
+                let task = tasks.spawn(connection(Arc::clone(&inner), tcp, peer, pass));
+                state.handshakes.insert(ticket, task);
+            }
         }
-        let Ok(permit) = Arc::clone(&inner.handshakes).try_acquire_owned() else {
-            inner.reject(peer, "too many handshakes in progress".into(), false);
-            return;
-        };
-        tasks.spawn(connection(Arc::clone(&inner), tcp, peer, permit));
     })
     .await
 }
 
 /// One agent connection: TLS, the tunnel handshake, then the session.
-async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, permit: tokio::sync::OwnedSemaphorePermit) {
+async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass: Pass) {
     let _ = tcp.set_nodelay(true);
     let started = tokio::time::Instant::now();
     let deadline = started + inner.handshake_timeout;
+    let tls_deadline = deadline.min(started + inner.tls_timeout);
     let acceptor = tokio_rustls::TlsAcceptor::from(inner.tls.config());
-    let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+    let tls = match tokio::time::timeout_at(tls_deadline, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return inner.reject(peer, format!("TLS: {e}"), true),
-        Err(_) => return inner.reject(peer, "TLS handshake timed out".into(), true),
+        Ok(Err(e)) => return inner.reject_anonymous(peer, format!("TLS: {e}")),
+        Err(_) => return inner.reject_anonymous(peer, "TLS handshake timed out".into()),
     };
     let (_, conn) = tls.get_ref();
     let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
-        return inner.reject(peer, "no client certificate".into(), true);
+        return inner.reject_anonymous(peer, "no client certificate".into());
     };
     let certified = match agent_id_from_certificate(cert) {
         Ok(id) => id,
-        Err(e) => return inner.reject(peer, e.to_string(), true),
+        Err(e) => return inner.reject_anonymous(peer, e.to_string()),
     };
+    if let Err(reason) = inner.gate().gate.identified(Instant::now(), &certified) {
+        return inner.reject(peer, format!("{reason} (certificate names {certified})"));
+    }
     let binding = match channel_binding(conn) {
         Ok(b) => b,
-        Err(e) => return inner.reject(peer, e.to_string(), true),
+        Err(e) => return inner.reject(peer, e.to_string()),
     };
     let mut random = [0u8; 32];
     if provider().secure_random.fill(&mut random).is_err() {
-        return inner.reject(peer, "no randomness".into(), false);
+        return inner.reject(peer, "no randomness".into());
     }
     let mut config = inner.config.clone();
     config.handshake_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
@@ -458,7 +543,7 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, perm
             break;
         }
     }
-    drop(permit);
+    drop(pass);
     let Some(agent) = established else {
         drop(commands_tx);
         let ended = (&mut driver.0)
@@ -468,9 +553,10 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, perm
             Ended::Session(SessionError::Rejected(r)) => format!("authentication failed: {r}"),
             other => format!("handshake did not complete: {other}"),
         };
-        return inner.reject(peer, format!("{reason} (certificate names {certified})"), true);
+        inner.gate().gate.failed_as(Instant::now(), certified.clone());
+        return inner.reject(peer, format!("{reason} (certificate names {certified})"));
     };
-    inner.failures.clear(peer.ip());
+    inner.gate().gate.authenticated(&agent);
     inner.counters.sessions.fetch_add(1, Relaxed);
     let line = inner.line_or_new(&agent);
     let (generation, superseded) = line.attach(peer, commands_tx, closer);
