@@ -17,7 +17,21 @@
 //! holding_registers = { read = [[0, 99]], write = [[10, 19]] }
 //! coils = { read = [[0, 15]] }
 //! input_registers = { read = [[0, 9]] }
+//!
+//! [roles.maintenance]
+//! units = "all"                 # 1..=255; the broadcast address 0 only when listed: [0, "all"]
+//! functions = ["read", "diagnostics", "device_identification"]
+//! fifo_queues = [1246]          # Read FIFO Queue (18), by pointer address
+//! custom_functions = [65]       # user function codes, each listed
+//! mei_types = [13]              # encapsulated interface types besides 0E
 //! ```
+//!
+//! The function classes: `read`, `write`, `diagnostics` (counters and
+//! status that change nothing, 08 with sub-functions 00, 02, 0B-12),
+//! `device_control` (08 sub-functions that change the device: restart,
+//! listen-only, clear counters and overrun), `device_identification`
+//! (2B/0E). User function codes and other MEI types have no class: each is
+//! listed.
 //!
 //! ```
 //! use outpost_modbus_core::access::{Denial, Policy, RoleRules, Span, TableRule, Access, Table};
@@ -118,6 +132,12 @@ pub enum Denial {
         /// The file number.
         file: u16,
     },
+    /// A Read FIFO Queue at a pointer address the role may not read.
+    #[error("the FIFO queue at {address} is not allowed")]
+    Fifo {
+        /// The queue's pointer address.
+        address: u16,
+    },
 }
 
 impl Denial {
@@ -129,7 +149,7 @@ impl Denial {
             Denial::UnknownRole { .. } | Denial::Unit { .. } | Denial::Function { .. } => {
                 ExceptionCode::IllegalFunction
             }
-            Denial::Address { .. } | Denial::File { .. } => ExceptionCode::IllegalDataAddress,
+            Denial::Address { .. } | Denial::File { .. } | Denial::Fifo { .. } => ExceptionCode::IllegalDataAddress,
         }
     }
 }
@@ -204,9 +224,15 @@ impl UnitSet {
         UnitSet([0; 4])
     }
 
-    /// Every unit id 0..=255.
+    /// Every unit id 0..=255, broadcast (0) included.
     pub const fn all() -> Self {
         UnitSet([u64::MAX; 4])
+    }
+
+    /// Every unit id 1..=255: all but the broadcast address 0, which a
+    /// policy allows only when it lists it. What `units = "all"` means.
+    pub const fn all_but_broadcast() -> Self {
+        UnitSet([u64::MAX - 1, u64::MAX, u64::MAX, u64::MAX])
     }
 
     /// Add a unit.
@@ -248,6 +274,7 @@ const fn class_bit(class: FunctionClass) -> u8 {
         FunctionClass::Diagnostics => 4,
         FunctionClass::DeviceIdentification => 8,
         FunctionClass::Custom => 16,
+        FunctionClass::DeviceControl => 32,
     }
 }
 
@@ -312,6 +339,17 @@ pub struct RoleRules {
     pub input_registers: TableRule,
     /// File numbers the role may read or write with functions 14 and 15.
     pub files: Vec<u16>,
+    /// Pointer addresses of the FIFO queues the role may read (function
+    /// 18). A FIFO read returns up to 31 registers from wherever the device
+    /// keeps the queue, so it is allowed by its pointer address alone, not
+    /// by the holding register spans.
+    pub fifo_queues: Vec<u16>,
+    /// User-defined function codes the role may send (each one listed; the
+    /// `custom` class grants none).
+    pub custom_functions: Vec<u8>,
+    /// Encapsulated interface (2B) MEI types the role may send besides Read
+    /// Device Identification (0E), which its own class governs.
+    pub mei_types: Vec<u8>,
 }
 
 impl RoleRules {
@@ -387,7 +425,12 @@ impl RoleRules {
                 span(HoldingRegisters, Read, rw.read.start(), rw.read.quantity())
             }
             Request::ReadFifoQueue { address } => {
-                class(FunctionClass::Read).and(span(HoldingRegisters, Read, *address, 1))
+                class(FunctionClass::Read)?;
+                if self.fifo_queues.contains(address) {
+                    Ok(())
+                } else {
+                    Err(Denial::Fifo { address: *address })
+                }
             }
             Request::ReadFileRecord(reads) => {
                 class(FunctionClass::Read)?;
@@ -397,13 +440,23 @@ impl RoleRules {
                 class(FunctionClass::Write)?;
                 writes.iter().try_for_each(|w| file(w.file))
             }
+            Request::Diagnostics(d) => match d.sub_function().0 {
+                // Reads of the diagnostic register and counters.
+                0x00 | 0x02 | 0x0B..=0x12 => class(FunctionClass::Diagnostics),
+                // Restart, listen-only, clears, and anything undefined.
+                _ => class(FunctionClass::DeviceControl),
+            },
             Request::ReadExceptionStatus
-            | Request::Diagnostics(_)
             | Request::GetCommEventCounter
             | Request::GetCommEventLog
             | Request::ReportServerId => class(FunctionClass::Diagnostics),
             Request::ReadDeviceIdentification { .. } => class(FunctionClass::DeviceIdentification),
-            Request::EncapsulatedInterface(_) | Request::Custom(_) => class(FunctionClass::Custom),
+            Request::EncapsulatedInterface(mei) if self.mei_types.contains(&mei.mei_type()) => Ok(()),
+            Request::Custom(custom) if self.custom_functions.contains(&custom.function()) => Ok(()),
+            Request::EncapsulatedInterface(_) | Request::Custom(_) => Err(Denial::Function {
+                function,
+                class: FunctionClass::Custom,
+            }),
         }
     }
 }
@@ -459,160 +512,7 @@ impl Policy {
 }
 
 #[cfg(feature = "serde")]
-mod serde_impls {
-    //! Compact serde forms: a span is `[first, last]`, a unit set a list of
-    //! ids (or the string "all"), a class set a list of class names.
-
-    use super::{FunctionClasses, Span, UnitSet};
-    use crate::function::FunctionClass;
-    use crate::types::UnitId;
-    use alloc::vec::Vec;
-    use serde::de::{Error, SeqAccess, Visitor};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    impl Serialize for Span {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            [self.first, self.last].serialize(s)
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Span {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let [first, last] = <[u16; 2]>::deserialize(d)?;
-            Span::new(first, last).map_err(D::Error::custom)
-        }
-    }
-
-    impl Serialize for UnitSet {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(self.iter().map(|u| u.0))
-        }
-    }
-
-    impl<'de> Deserialize<'de> for UnitSet {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = UnitSet;
-                fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                    f.write_str("a list of unit ids 0..=255, or \"all\"")
-                }
-                fn visit_str<E: Error>(self, v: &str) -> Result<UnitSet, E> {
-                    match v {
-                        "all" => Ok(UnitSet::all()),
-                        other => Err(E::custom(alloc::format!("unknown unit set {other:?}"))),
-                    }
-                }
-                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UnitSet, A::Error> {
-                    let mut set = UnitSet::none();
-                    while let Some(u) = seq.next_element::<u8>()? {
-                        set.insert(UnitId(u));
-                    }
-                    Ok(set)
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
-
-    impl Serialize for FunctionClasses {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(self.iter())
-        }
-    }
-
-    impl<'de> Deserialize<'de> for FunctionClasses {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            Ok(Vec::<FunctionClass>::deserialize(d)?.into_iter().collect())
-        }
-    }
-}
+mod serde_impls;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::data::{Bits, Words};
-    use crate::types::{CoilRange, CoilWrite, ReadWriteRegisters, RegisterRange, RegisterWrite};
-
-    fn operator() -> Policy {
-        let mut r = RoleRules::default();
-        r.units.insert(UnitId(1));
-        r.functions.insert(FunctionClass::Read);
-        r.functions.insert(FunctionClass::Write);
-        r.holding_registers.read.push(Span::new(0, 99).unwrap());
-        r.holding_registers.write.push(Span::new(10, 19).unwrap());
-        r.coils.read.push(Span::new(0, 15).unwrap());
-        Policy::new().with_role("operator", r)
-    }
-
-    #[test]
-    fn empty_policy_denies() {
-        let p = Policy::new();
-        let req = Request::ReadCoils(CoilRange::new(0, 1).unwrap());
-        assert_eq!(
-            p.check("x", UnitId(1), &req),
-            Err(Denial::UnknownRole { role: "x".into() })
-        );
-        let p = Policy::new().with_role("x", RoleRules::default());
-        assert_eq!(p.check("x", UnitId(1), &req), Err(Denial::Unit { unit: UnitId(1) }));
-    }
-
-    #[test]
-    fn reads_and_writes_by_span() {
-        let p = operator();
-        let u = UnitId(1);
-        let ok = Request::ReadHoldingRegisters(RegisterRange::new(0, 100).unwrap());
-        assert_eq!(p.check("operator", u, &ok), Ok(()));
-        let w = Request::WriteSingleRegister { address: 19, value: 1 };
-        assert_eq!(p.check("operator", u, &w), Ok(()));
-        let w = Request::WriteSingleRegister { address: 20, value: 1 };
-        let denial = p.check("operator", u, &w).unwrap_err();
-        assert_eq!(denial.exception_code(), ExceptionCode::IllegalDataAddress);
-        let values = [1u16, 2];
-        let w = Request::WriteMultipleRegisters(RegisterWrite::new(19, Words::from_slice(&values)).unwrap());
-        assert_eq!(
-            p.check("operator", u, &w),
-            Err(Denial::Address {
-                table: Table::HoldingRegisters,
-                access: Access::Write,
-                start: 19,
-                quantity: 2
-            })
-        );
-        // Coils may be read but not written.
-        let c = Request::WriteMultipleCoils(CoilWrite::new(0, Bits::from_bools(&[true])).unwrap());
-        assert!(matches!(p.check("operator", u, &c), Err(Denial::Address { .. })));
-        // Read/write needs both spans.
-        let rw = Request::ReadWriteMultipleRegisters(ReadWriteRegisters {
-            read: RegisterRange::new(0, 5).unwrap(),
-            write: RegisterWrite::new(50, Words::from_slice(&values)).unwrap(),
-        });
-        assert!(matches!(
-            p.check("operator", u, &rw),
-            Err(Denial::Address {
-                access: Access::Write,
-                ..
-            })
-        ));
-        // Diagnostics are a class of their own.
-        let d = Request::ReportServerId;
-        let denial = p.check("operator", u, &d).unwrap_err();
-        assert_eq!(
-            denial,
-            Denial::Function {
-                function: FunctionCode::ReportServerId,
-                class: FunctionClass::Diagnostics
-            }
-        );
-        assert_eq!(denial.exception_code(), ExceptionCode::IllegalFunction);
-    }
-
-    #[test]
-    fn span_edges() {
-        let s = Span::new(65530, 65535).unwrap();
-        assert!(s.covers(65530, 6));
-        assert!(!s.covers(65529, 2));
-        assert!(Span::ALL.covers(0, 2000));
-        assert!(Span::new(5, 4).is_err());
-    }
-}
+mod tests;

@@ -15,22 +15,32 @@ pub enum FunctionClass {
     Read,
     /// Changes data in the device.
     Write,
-    /// Serial-line diagnostics, counters and status (07, 08, 0B, 0C, 11).
+    /// Reads of diagnostic counters, registers and status that change
+    /// nothing: 07, 0B, 0C, 11, and 08 with sub-functions 00, 02 and 0B to
+    /// 12.
     Diagnostics,
     /// Read Device Identification (2B / 0E).
     DeviceIdentification,
-    /// User-defined function codes and other encapsulated interfaces.
+    /// User-defined function codes and other encapsulated interfaces. In an
+    /// access policy this class grants nothing by itself: each code and MEI
+    /// type is allowed by an explicit list.
     Custom,
+    /// Diagnostics (08) sub-functions that change the device's state:
+    /// restart communications (01), change the ASCII delimiter (03), force
+    /// listen-only mode (04), clear counters (0A) and the overrun counter
+    /// (14), and any sub-function the specification does not define.
+    DeviceControl,
 }
 
 impl FunctionClass {
     /// Every class, in a fixed order.
-    pub const ALL: [FunctionClass; 5] = [
+    pub const ALL: [FunctionClass; 6] = [
         FunctionClass::Read,
         FunctionClass::Write,
         FunctionClass::Diagnostics,
         FunctionClass::DeviceIdentification,
         FunctionClass::Custom,
+        FunctionClass::DeviceControl,
     ];
 }
 
