@@ -66,12 +66,31 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
     let dir = std::env::temp_dir().join(format!("outpost-programs-{}", std::process::id()));
     let certs = dir.join("certs");
     std::fs::create_dir_all(&certs).unwrap();
+    // A dotted agent id, as a site naming scheme has it.
+    let id = "plant-7.site-a";
     let status = Command::new(env!("CARGO_BIN_EXE_outpost-certs"))
-        .args([certs.to_str().unwrap(), "hub.example", "plant-7"])
+        .args([certs.to_str().unwrap(), "hub.example", id])
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
+    // Secrets at rest: keys, the secret and the credentials are the owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| std::fs::metadata(certs.join(name)).unwrap().permissions().mode() & 0o777;
+        for name in [
+            "hub-ca.key",
+            "agent-ca.key",
+            "hub.key",
+            "plant-7.site-a.key",
+            "plant-7.site-a.secret",
+            "credentials.toml",
+        ] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        assert_eq!(mode("hub.pem") & 0o077, 0o044, "certificates stay readable");
+    }
 
     let sim = Program::start(env!("CARGO_BIN_EXE_modbus-sim"), &["127.0.0.1:0"]);
     let device = sim.wait_for("modbus-sim listening on");
@@ -84,7 +103,8 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
         "hub.toml",
         &sample("hub.toml")
             .replace("127.0.0.1:7443", "127.0.0.1:0")
-            .replace("127.0.0.1:5020", "127.0.0.1:0"),
+            .replace("127.0.0.1:5020", "127.0.0.1:0")
+            .replace("plant-7", id),
     );
     let hub_toml = dir.join("hub.toml");
     let hub = Program::start(env!("CARGO_BIN_EXE_outpost-hub"), &[hub_toml.to_str().unwrap()]);
@@ -96,7 +116,8 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
         "agent.toml",
         &sample("agent.toml")
             .replace("127.0.0.1:7443", &hub_addr)
-            .replace("127.0.0.1:5502", &device),
+            .replace("127.0.0.1:5502", &device)
+            .replace("plant-7", id),
     );
     let agent_toml = dir.join("agent.toml");
     let agent = Program::start(env!("CARGO_BIN_EXE_outpost-agent"), &[agent_toml.to_str().unwrap()]);
@@ -114,5 +135,29 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
     let err = scada.write_single_register(UnitId(1), 30, 1).await.unwrap_err();
     assert!(matches!(err, ClientError::Exception(_)), "{err}");
     drop((agent, hub, sim));
+
+    // Revoking the agent writes a CRL naming its certificate and marks it
+    // revoked in the credentials; a hub started on them refuses it.
+    let status = Command::new(env!("CARGO_BIN_EXE_outpost-certs"))
+        .args(["revoke", certs.to_str().unwrap(), id])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let credentials = std::fs::read_to_string(certs.join("credentials.toml")).unwrap();
+    assert!(credentials.contains("revoked = true"), "{credentials}");
+    let hub = Program::start(env!("CARGO_BIN_EXE_outpost-hub"), &[hub_toml.to_str().unwrap()]);
+    let hub_addr = hub.wait_for("outpost-hub listening for agents on");
+    write(
+        &dir,
+        "agent.toml",
+        &sample("agent.toml")
+            .replace("127.0.0.1:7443", &hub_addr)
+            .replace("127.0.0.1:5502", "127.0.0.1:9")
+            .replace("plant-7", id),
+    );
+    let _agent = Program::start(env!("CARGO_BIN_EXE_outpost-agent"), &[agent_toml.to_str().unwrap()]);
+    let rejected = hub.wait_for("outpost-hub event: Rejected");
+    assert!(rejected.to_lowercase().contains("revoked"), "{rejected}");
     let _ = std::fs::remove_dir_all(&dir);
 }

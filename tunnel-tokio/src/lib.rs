@@ -15,6 +15,7 @@
 //! | [`modbus`] | async [`modbus::Client`] (TCP, RTU over TCP) and [`modbus::Server`]; the [`modbus::Requests`] trait |
 //! | [`binding`] | the Modbus application profile of the tunnel (`modbus/1`), pure encode and decode |
 //! | [`profile`] | the profile's rules as sans-IO machines: the hub's [`profile::Requester`], the agent's [`profile::Admission`] and [`profile::DeviceQueue`], one failure table |
+//! | [`secrets`] | files that hold secrets are readable by their owner only |
 //! | [`tls`] | rustls configurations, PEM loading, the agent id from a certificate, channel binding |
 //!
 //! The whole system in one process: `cargo run -p outpost-examples --example demo`.
@@ -57,5 +58,6 @@ mod driver;
 pub mod hub;
 pub mod modbus;
 pub mod profile;
+pub mod secrets;
 mod tasks;
 pub mod tls;

@@ -49,6 +49,9 @@ pub enum TlsError {
     /// that is a valid agent id).
     #[error("the client certificate names no agent")]
     NoAgentId,
+    /// A private key file others may read.
+    #[error(transparent)]
+    Exposed(#[from] crate::secrets::ExposedSecret),
 }
 
 /// The crypto provider this build uses: AWS-LC (feature `aws-lc-rs`, the
@@ -83,8 +86,10 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-/// The first private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
+/// The first private key in a PEM file (PKCS#8, PKCS#1 or SEC1). A file
+/// that group or others may read is refused ([`TlsError::Exposed`]).
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    crate::secrets::check_private(path)?;
     PrivateKeyDer::from_pem_file(path).map_err(pem_error(path))
 }
 
@@ -203,8 +208,10 @@ impl AgentTls {
 /// therefore use ids that are DNS names (`plant-7`, `plant-7.acme.example`).
 pub fn agent_id_from_certificate(cert: &CertificateDer<'_>) -> Result<AgentId, TlsError> {
     let cert = webpki::EndEntityCert::try_from(cert).map_err(|_| TlsError::NoAgentId)?;
+    // DNS names compare without regard to case: the id is the name in
+    // lowercase, and an agent (or a credentials entry) must use that form.
     cert.valid_dns_names()
-        .find_map(|name| AgentId::new(name).ok())
+        .find_map(|name| AgentId::new(&name.to_ascii_lowercase()).ok())
         .ok_or(TlsError::NoAgentId)
 }
 

@@ -123,6 +123,12 @@ async fn the_agent_listens_on_nothing() {
     let (cert, key) = pki.agent_ca.leaf_pem(AGENT, true, 7);
     std::fs::write(dir.join("agent.pem"), cert).unwrap();
     std::fs::write(dir.join("agent.key"), key).unwrap();
+    // A key others may read is refused: the owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("agent.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     std::fs::write(dir.join("hub-ca.pem"), pki.hub_ca.pem()).unwrap();
     std::fs::write(dir.join("hub"), hub.local_addr().to_string()).unwrap();
     std::fs::write(dir.join("device"), device.to_string()).unwrap();

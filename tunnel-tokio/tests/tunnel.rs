@@ -287,3 +287,23 @@ async fn a_stopped_agent_leaves_no_session_behind() {
     }
     assert!(hub.agents().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_ids_from_certificates_compare_as_dns_names() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let events = hub.events();
+    // A certificate naming PLANT-7 certifies plant-7: DNS names have no case.
+    let mut agent = bare_agent(&hub, pki.agent_tls("PLANT-7", 31), AGENT);
+    tokio::time::timeout(Duration::from_secs(10), agent.connected())
+        .await
+        .expect("the agent got in");
+    assert_eq!(hub.agents(), [AgentId::new(AGENT).unwrap()]);
+    drop(agent);
+    // An agent that says its id in another case than the certificate's
+    // lowercase form is refused.
+    let wait = next_rejection(&events);
+    let _shouting = bare_agent(&hub, pki.agent_tls("PLANT-7", 32), "PLANT-7");
+    let reason = wait.await;
+    assert!(reason.contains("authentication failed"), "{reason}");
+}

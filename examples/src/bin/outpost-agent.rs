@@ -63,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &at(&config.tls.hub_ca),
         &config.hub_name,
     )?;
-    let secret_hex = std::fs::read_to_string(at(&config.secret_file))?;
+    let secret_hex = outpost_tunnel_tokio::secrets::read_private(&at(&config.secret_file))?;
     let secret = Secret::new(&hex(&secret_hex).ok_or("the secret file is not hexadecimal")?)?;
     let mut builder = Agent::builder()
         .hub(config.hub.clone())

@@ -27,6 +27,9 @@ pub enum CredentialsError {
         /// The failure.
         error: String,
     },
+    /// Others may read the file.
+    #[error(transparent)]
+    Exposed(#[from] crate::secrets::ExposedSecret),
     /// An entry is invalid.
     #[error("{path}: agent {agent:?}: {reason}")]
     Entry {
@@ -67,7 +70,10 @@ struct Entry {
 /// ```
 ///
 /// Secrets are hexadecimal, at least 16 bytes (32 digits); 32 random bytes
-/// are recommended. A revoked agent is refused like an unknown one.
+/// are recommended. A revoked agent is refused like an unknown one. The
+/// file must be readable by its owner only (`chmod 600`); others are
+/// refused with [`CredentialsError::Exposed`]. Agent ids with dots are
+/// quoted TOML keys: `[agents."plant-7.site-a"]`.
 #[derive(Debug)]
 pub struct FileCredentials {
     path: PathBuf,
@@ -98,6 +104,7 @@ impl CredentialStore for FileCredentials {
 }
 
 fn read(path: &Path) -> Result<MemoryCredentials, CredentialsError> {
+    crate::secrets::check_private(path)?;
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|error| CredentialsError::Read {
         path: shown.clone(),
@@ -120,6 +127,12 @@ pub(crate) fn parse(text: &str, path: &str) -> Result<MemoryCredentials, Credent
             reason,
         };
         let id = AgentId::new(&name).map_err(|_| bad("not a valid agent id"))?;
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            // Ids come from certificates' DNS names, compared in lowercase.
+            return Err(bad(
+                "agent ids are DNS names, compared in lowercase: write it in lowercase",
+            ));
+        }
         if entry.revoked {
             store.revoke(id);
             continue;
@@ -163,6 +176,10 @@ mod tests {
             ("[agents.a]\nsecret = \"zz\"\n", "the secret is not hexadecimal"),
             ("[agents.a]\n", "no secret"),
             ("[agents.\"a b\"]\nrevoked = true\n", "not a valid agent id"),
+            (
+                "[agents.Plant-7]\nrevoked = true\n",
+                "agent ids are DNS names, compared in lowercase: write it in lowercase",
+            ),
         ] {
             match parse(text, "t") {
                 Err(CredentialsError::Entry { reason: r, .. }) => assert_eq!(r, reason),
@@ -173,5 +190,16 @@ mod tests {
             parse("[agents.a]\nsecrt = 1\n", "t"),
             Err(CredentialsError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn dotted_ids_are_quoted_keys() {
+        let store = parse(
+            "[agents.\"plant-7.site-a.example\"]\nsecret = \"000102030405060708090a0b0c0d0e0f\"\n",
+            "t",
+        )
+        .unwrap();
+        let id = AgentId::new("plant-7.site-a.example").unwrap();
+        assert!(matches!(store.lookup(&id), Credential::Active(_)));
     }
 }
