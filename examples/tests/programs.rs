@@ -134,10 +134,10 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
     // The sample policy lets scada write registers 10..19 only.
     let err = scada.write_single_register(UnitId(1), 30, 1).await.unwrap_err();
     assert!(matches!(err, ClientError::Exception(_)), "{err}");
-    drop((agent, hub, sim));
 
     // Revoking the agent writes a CRL naming its certificate and marks it
-    // revoked in the credentials; a hub started on them refuses it.
+    // revoked in the credentials; SIGHUP makes the running hub reload them:
+    // the live session closes at once and the agent stays out.
     let status = Command::new(env!("CARGO_BIN_EXE_outpost-certs"))
         .args(["revoke", certs.to_str().unwrap(), id])
         .stdout(Stdio::null())
@@ -146,18 +146,17 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
     assert!(status.success());
     let credentials = std::fs::read_to_string(certs.join("credentials.toml")).unwrap();
     assert!(credentials.contains("revoked = true"), "{credentials}");
-    let hub = Program::start(env!("CARGO_BIN_EXE_outpost-hub"), &[hub_toml.to_str().unwrap()]);
-    let hub_addr = hub.wait_for("outpost-hub listening for agents on");
-    write(
-        &dir,
-        "agent.toml",
-        &sample("agent.toml")
-            .replace("127.0.0.1:7443", &hub_addr)
-            .replace("127.0.0.1:5502", "127.0.0.1:9")
-            .replace("plant-7", id),
-    );
-    let _agent = Program::start(env!("CARGO_BIN_EXE_outpost-agent"), &[agent_toml.to_str().unwrap()]);
+    let status = Command::new("kill")
+        .args(["-HUP", &hub.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let closed = hub.wait_for("outpost-hub reloaded; sessions closed:");
+    assert!(closed.contains(id), "{closed}");
+    let revoked = hub.wait_for("outpost-hub event: Revoked");
+    assert!(revoked.contains(id), "{revoked}");
     let rejected = hub.wait_for("outpost-hub event: Rejected");
     assert!(rejected.to_lowercase().contains("revoked"), "{rejected}");
+    drop((agent, hub, sim));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,7 +13,8 @@ use outpost_tunnel_proto::{AgentId, ChannelBinding};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ConnectionCommon, RootCertStore, ServerConfig};
 
@@ -112,33 +113,71 @@ fn roots(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     Ok(store)
 }
 
+/// What a hub does with a CRL past its next-update time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpiredCrl {
+    /// Certificates it covers fail verification (the default): a stale CRL
+    /// cannot silently hide a newer revocation.
+    #[default]
+    Refuse,
+    /// It is used as it is (for a PKI that cannot issue CRLs on time; say
+    /// so in your operations notes).
+    Allow,
+}
+
 /// The hub's TLS: its certificate and key, and the CA (and CRLs) its
 /// agents' certificates must chain to.
 #[derive(Debug, Clone)]
 pub struct HubTls {
     config: Arc<ServerConfig>,
+    verifier: Arc<dyn ClientCertVerifier>,
 }
 
 impl HubTls {
-    /// Builds the configuration from DER values.
+    /// Builds the configuration from DER values. An expired CRL is refused
+    /// ([`ExpiredCrl::Refuse`]).
     pub fn new(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
         agent_ca: &[CertificateDer<'static>],
         crls: Vec<CertificateRevocationListDer<'static>>,
     ) -> Result<Self, TlsError> {
+        Self::with_crl_policy(chain, key, agent_ca, crls, ExpiredCrl::Refuse)
+    }
+
+    /// [`HubTls::new`], saying what to do with an expired CRL.
+    pub fn with_crl_policy(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        agent_ca: &[CertificateDer<'static>],
+        crls: Vec<CertificateRevocationListDer<'static>>,
+        expired: ExpiredCrl,
+    ) -> Result<Self, TlsError> {
         let provider = provider();
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(agent_ca)?), Arc::clone(&provider))
-            .with_crls(crls)
-            .build()
-            .map_err(|e| TlsError::Verifier(e.to_string()))?;
+        let mut builder =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots(agent_ca)?), Arc::clone(&provider))
+                .with_crls(crls);
+        if expired == ExpiredCrl::Refuse {
+            builder = builder.enforce_revocation_expiration();
+        }
+        let verifier = builder.build().map_err(|e| TlsError::Verifier(e.to_string()))?;
         let config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_client_cert_verifier(verifier)
+            .with_client_cert_verifier(Arc::clone(&verifier))
             .with_single_cert(chain, key)?;
         Ok(HubTls {
             config: Arc::new(config),
+            verifier,
         })
+    }
+
+    /// Checks an agent's certificate chain (end entity first) against the
+    /// CA and CRLs, now: what a reload asks of every live session.
+    pub fn verify_agent(&self, chain: &[CertificateDer<'static>]) -> Result<(), rustls::Error> {
+        let (end_entity, intermediates) = chain.split_first().ok_or(rustls::Error::NoCertificatesPresented)?;
+        self.verifier
+            .verify_client_cert(end_entity, intermediates, UnixTime::now())
+            .map(|_| ())
     }
 
     /// Builds the configuration from PEM files; `crl` may name a file of CRLs.

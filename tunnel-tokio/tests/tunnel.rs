@@ -307,3 +307,125 @@ async fn agent_ids_from_certificates_compare_as_dns_names() {
     let reason = wait.await;
     assert!(reason.contains("authentication failed"), "{reason}");
 }
+
+/// Waits until `agent` has no session at the hub (at most 5 s).
+async fn until_gone(hub: &outpost_tunnel_tokio::hub::Hub) {
+    for _ in 0..250 {
+        if hub.agents().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the session stayed up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_an_agent_in_the_credentials_closes_its_live_session() {
+    use outpost_tunnel_tokio::hub::{FileCredentials, Hub, HubEvent};
+    let pki = Pki::new();
+    let dir = std::env::temp_dir().join(format!("outpost-revoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("credentials.toml");
+    let secret: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
+    let write = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    };
+    write(&format!("[agents.{AGENT}]\nsecret = \"{secret}\"\n"));
+    let credentials = std::sync::Arc::new(FileCredentials::load(&path).unwrap());
+    let hub = Hub::builder()
+        .tls(pki.hub_tls(&[]))
+        .credentials(credentials.clone())
+        .start()
+        .await
+        .unwrap();
+    let mut events = hub.events();
+    let device = device().await;
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    tokio::time::timeout(Duration::from_secs(10), agent.connected())
+        .await
+        .unwrap();
+    // Nothing changed: a reload closes nothing.
+    assert!(hub.reload(None).is_empty());
+    assert_eq!(hub.agents().len(), 1);
+    // A file that does not parse keeps the old credentials.
+    write("[agents");
+    assert!(credentials.reload().is_err());
+    assert!(hub.reload(None).is_empty());
+    // Revoked: its live session is closed at once and it stays out.
+    write(&format!("[agents.{AGENT}]\nrevoked = true\n"));
+    credentials.reload().unwrap();
+    assert_eq!(hub.reload(None), [AgentId::new(AGENT).unwrap()]);
+    until_gone(&hub).await;
+    let revoked = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .unwrap()
+        {
+            Ok(HubEvent::Revoked { reason, .. }) => break reason,
+            _ => continue,
+        }
+    };
+    assert!(revoked.contains("revoked"), "{revoked}");
+    let reason = next_rejection(&events).await;
+    assert!(reason.contains("authentication failed"), "{reason}");
+    assert!(hub.agents().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_crl_closes_the_session_of_the_certificate_it_revokes() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let events = hub.events();
+    let device = device().await;
+    // The agents of these tests present serial 7.
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    tokio::time::timeout(Duration::from_secs(10), agent.connected())
+        .await
+        .unwrap();
+    assert!(hub.reload(Some(pki.hub_tls(&[99]))).is_empty(), "another serial");
+    let wait = next_rejection(&events);
+    assert_eq!(hub.reload(Some(pki.hub_tls(&[7]))), [AgentId::new(AGENT).unwrap()]);
+    until_gone(&hub).await;
+    let reason = wait.await;
+    assert!(reason.to_lowercase().contains("revoked"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_crl_is_refused_unless_allowed() {
+    use outpost_tunnel_tokio::tls::{ExpiredCrl, HubTls};
+    let pki = Pki::new();
+    let tls = |policy| {
+        let (chain, key) = pki.hub_ca.leaf(common::pki::HUB_NAME, false, 1);
+        HubTls::with_crl_policy(
+            chain,
+            key,
+            &[pki.agent_ca.der()],
+            vec![pki.agent_ca.crl_until(&[], 2025)],
+            policy,
+        )
+        .unwrap()
+    };
+    let hub = outpost_tunnel_tokio::hub::Hub::builder()
+        .tls(tls(ExpiredCrl::Refuse))
+        .credentials(std::sync::Arc::new(credentials()))
+        .start()
+        .await
+        .unwrap();
+    let events = hub.events();
+    let device = device().await;
+    let wait = next_rejection(&events);
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    let reason = wait.await;
+    assert!(reason.to_lowercase().contains("expired"), "{reason}");
+    // Allowed explicitly, the same CRL lets the agent in.
+    hub.reload(Some(tls(ExpiredCrl::Allow)));
+    tokio::time::timeout(Duration::from_secs(10), agent.connected())
+        .await
+        .unwrap();
+}

@@ -77,17 +77,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = config_arg("outpost-hub");
     let config: Config = load(&path)?;
     let at = |p: &PathBuf| relative(&path, p);
-    let tls = HubTls::from_pem_files(
-        &at(&config.tls.cert),
-        &at(&config.tls.key),
-        &at(&config.tls.agent_ca),
-        config.tls.crl.as_ref().map(at).as_deref(),
-    )?;
+    let load_tls = || {
+        HubTls::from_pem_files(
+            &at(&config.tls.cert),
+            &at(&config.tls.key),
+            &at(&config.tls.agent_ca),
+            config.tls.crl.as_ref().map(at).as_deref(),
+        )
+    };
     let credentials = Arc::new(FileCredentials::load(at(&config.credentials))?);
     let hub = Hub::builder()
         .listen(config.listen)
-        .tls(tls)
-        .credentials(credentials)
+        .tls(load_tls()?)
+        .credentials(credentials.clone())
         .start()
         .await?;
     println!("outpost-hub listening for agents on {}", hub.local_addr());
@@ -105,6 +107,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         gateways.push(gateway);
     }
     let mut events = hub.events();
+    // SIGHUP reloads the credentials and the TLS files (CA, CRL): revoked
+    // agents' live sessions close at once; a reload that fails keeps the
+    // old state and says why.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -112,6 +118,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("outpost-hub: {n} events missed"),
                 Err(_) => break,
             },
+            _ = hangup.recv() => {
+                if let Err(e) = credentials.reload() {
+                    tracing::error!(error = %e, "reload: credentials kept as they were");
+                }
+                let tls = match load_tls() {
+                    Ok(tls) => Some(tls),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload: TLS settings kept as they were");
+                        None
+                    }
+                };
+                let closed = hub.reload(tls);
+                println!("outpost-hub reloaded; sessions closed: {closed:?}");
+            }
             _ = tokio::signal::ctrl_c() => break,
         }
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use outpost_tunnel_proto::{AgentId, ErrorCode};
+use rustls::pki_types::CertificateDer;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, warn};
 
@@ -28,6 +29,8 @@ struct Carrier {
     peer: SocketAddr,
     commands: mpsc::Sender<Command>,
     closer: Closer,
+    /// The certificate chain the session authenticated with.
+    chain: Vec<CertificateDer<'static>>,
 }
 
 #[derive(Debug)]
@@ -138,6 +141,7 @@ impl Line {
         peer: SocketAddr,
         commands: mpsc::Sender<Command>,
         closer: Closer,
+        chain: Vec<CertificateDer<'static>>,
     ) -> (u64, Option<Superseded>) {
         let now = Instant::now();
         let mut state = self.state();
@@ -153,6 +157,7 @@ impl Line {
             peer,
             commands,
             closer,
+            chain,
         });
         state.requester.session_up(now);
         state.settle();
@@ -177,6 +182,12 @@ impl Line {
             state.requester.session_down(Instant::now());
             state.settle();
         }
+    }
+
+    /// The current session's peer and certificate chain.
+    pub(crate) fn session(&self) -> Option<(SocketAddr, Vec<CertificateDer<'static>>)> {
+        let state = self.state();
+        state.carrier.as_ref().map(|c| (c.peer, c.chain.clone()))
     }
 
     /// Asks the current session to end.

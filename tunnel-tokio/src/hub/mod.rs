@@ -24,7 +24,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use outpost_tunnel_proto::{AgentId, Config, CredentialStore, ErrorCode, Random, Session, SessionError, Start};
+use outpost_tunnel_proto::{
+    AgentId, Config, Credential, CredentialStore, ErrorCode, Random, Session, SessionError, Start,
+};
+use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::AbortHandle;
@@ -67,6 +70,15 @@ pub enum HubEvent {
         agent: AgentId,
         /// Where the older session came from.
         old_peer: SocketAddr,
+    },
+    /// A live session was closed because its agent is no longer
+    /// authorised (revoked or removed from the credentials, or its
+    /// certificate no longer verifies), found by [`Hub::reload`].
+    Revoked {
+        /// The agent.
+        agent: AgentId,
+        /// Why, in words.
+        reason: String,
     },
     /// A connection was refused before or during authentication.
     Rejected {
@@ -122,7 +134,7 @@ impl std::fmt::Debug for Store {
 /// What the hub's tasks share.
 #[derive(Debug)]
 pub(crate) struct HubInner {
-    tls: HubTls,
+    tls: std::sync::RwLock<HubTls>,
     credentials: Store,
     config: Config,
     handshake_timeout: Duration,
@@ -295,7 +307,7 @@ impl HubBuilder {
         let (changed, _) = watch::channel(0);
         let (events, _) = broadcast::channel(256);
         let inner = Arc::new(HubInner {
-            tls,
+            tls: std::sync::RwLock::new(tls),
             credentials,
             config: self.config,
             handshake_timeout: self.handshake_timeout,
@@ -417,6 +429,49 @@ impl Hub {
         }
     }
 
+    /// Takes new TLS settings (a new CA or CRLs; `None` keeps the current
+    /// ones) and checks every live session against them and against the
+    /// credential store as it is now: a session whose agent is revoked or
+    /// removed, or whose certificate no longer verifies (revoked in a CRL,
+    /// expired), is closed at once with AUTH_FAILED, audited, and reported
+    /// as [`HubEvent::Revoked`]. New handshakes use the new settings.
+    /// Returns the agents whose sessions were closed.
+    ///
+    /// Reload a [`FileCredentials`] first ([`FileCredentials::reload`]); a
+    /// reload that fails there keeps the old credentials and says why.
+    pub fn reload(&self, tls: Option<HubTls>) -> Vec<AgentId> {
+        if let Some(tls) = tls {
+            *self.inner.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
+        }
+        let tls = self.inner.tls.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let lines: Vec<Arc<Line>> = {
+            let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+            registry.values().cloned().collect()
+        };
+        let mut closed = Vec::new();
+        for line in lines {
+            let Some((peer, chain)) = line.session() else {
+                continue;
+            };
+            let reason = match self.inner.credentials.0.lookup(&line.agent) {
+                Credential::Active(_) => tls.verify_agent(&chain).err().map(|e| format!("certificate: {e}")),
+                Credential::Revoked => Some("revoked in the credentials".to_owned()),
+                _ => Some("no longer in the credentials".to_owned()),
+            };
+            if let Some(reason) = reason {
+                line.close(ErrorCode::AuthFailed);
+                warn!(target: "outpost::audit", agent = %line.agent, %peer, %reason, "live session closed on reload: the agent is no longer authorised");
+                self.inner.emit(HubEvent::Revoked {
+                    agent: line.agent.clone(),
+                    reason,
+                });
+                closed.push(line.agent.clone());
+            }
+        }
+        info!(target: "outpost::audit", closed = closed.len(), "hub reloaded: live sessions checked against the credentials and CRLs");
+        closed
+    }
+
     /// Starts a Modbus TCP gateway (see [`GatewayBuilder`]).
     pub async fn gateway(&self, config: GatewayBuilder) -> Result<Gateway, HubError> {
         gateway::start(Arc::clone(&self.inner), config).await
@@ -496,7 +551,7 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
     let started = tokio::time::Instant::now();
     let deadline = started + inner.handshake_timeout;
     let tls_deadline = deadline.min(started + inner.tls_timeout);
-    let acceptor = tokio_rustls::TlsAcceptor::from(inner.tls.config());
+    let acceptor = tokio_rustls::TlsAcceptor::from(inner.tls.read().unwrap_or_else(|p| p.into_inner()).config());
     let tls = match tokio::time::timeout_at(tls_deadline, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return inner.reject_anonymous(peer, format!("TLS: {e}")),
@@ -510,6 +565,13 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
         Ok(id) => id,
         Err(e) => return inner.reject_anonymous(peer, e.to_string()),
     };
+    // Kept with the session, so a reload can check it against new CRLs.
+    let chain: Vec<CertificateDer<'static>> = conn
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.clone().into_owned())
+        .collect();
     if let Err(reason) = inner.gate().gate.identified(Instant::now(), &certified) {
         return inner.reject(peer, format!("{reason} (certificate names {certified})"));
     }
@@ -559,7 +621,7 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
     inner.gate().gate.authenticated(&agent);
     inner.counters.sessions.fetch_add(1, Relaxed);
     let line = inner.line_or_new(&agent);
-    let (generation, superseded) = line.attach(peer, commands_tx, closer);
+    let (generation, superseded) = line.attach(peer, commands_tx, closer, chain);
     info!(target: "outpost::audit", %agent, %peer, "agent authenticated; session up");
     inner.emit(HubEvent::Connected {
         agent: agent.clone(),

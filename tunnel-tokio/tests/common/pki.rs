@@ -69,10 +69,15 @@ impl Ca {
 
     /// A CRL revoking `serials`.
     pub(crate) fn crl(&self, serials: &[u64]) -> CertificateRevocationListDer<'static> {
+        self.crl_until(serials, 2099)
+    }
+
+    /// A CRL revoking `serials`, due for renewal on New Year's day of `year`.
+    pub(crate) fn crl_until(&self, serials: &[u64], year: i32) -> CertificateRevocationListDer<'static> {
         let now = rcgen::date_time_ymd(2024, 1, 1);
         let params = CertificateRevocationListParams {
             this_update: now,
-            next_update: rcgen::date_time_ymd(2099, 1, 1),
+            next_update: rcgen::date_time_ymd(year, 1, 1),
             crl_number: SerialNumber::from(1u64),
             issuing_distribution_point: None,
             revoked_certs: serials
