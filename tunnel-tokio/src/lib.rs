@@ -13,6 +13,7 @@
 //! | [`agent`] | [`agent::Agent`]: dials the hub, listens on nothing, serves devices under its policy |
 //! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), the Modbus TCP [`hub::Gateway`] |
 //! | [`modbus`] | async [`modbus::Client`] (TCP, RTU over TCP) and [`modbus::Server`]; the [`modbus::Requests`] trait |
+//! | [`audit`] | the audit trail's events and their stable fields |
 //! | [`binding`] | the Modbus application profile of the tunnel (`modbus/1`), pure encode and decode |
 //! | [`profile`] | the profile's rules as sans-IO machines: the hub's [`profile::Requester`], the agent's [`profile::Admission`] and [`profile::DeviceQueue`], one failure table |
 //! | [`secrets`] | files that hold secrets are readable by their owner only |
@@ -52,6 +53,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod audit;
 pub mod binding;
 mod counted;
 mod driver;

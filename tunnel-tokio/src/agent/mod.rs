@@ -89,6 +89,7 @@ pub(crate) struct Inner {
     connect_timeout: Duration,
     pub(crate) counters: Counters,
     connected: watch::Sender<bool>,
+    pub(crate) trail: crate::audit::Trail,
 }
 
 /// Settings of an [`Agent`].
@@ -243,9 +244,11 @@ impl Agent {
             connect_timeout: self.connect_timeout,
             counters: Counters::default(),
             connected,
+            trail: crate::audit::Trail::default(),
         });
         info!(
             target: "outpost::audit",
+            event = "policy.loaded",
             agent = %inner.id,
             devices = inner.devices.len(),
             roles = ?inner.policy.roles().collect::<Vec<_>>(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use outpost_modbus_core::{Request, UnitId};
 use outpost_tunnel_proto::{ChannelId, Message};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -64,7 +65,7 @@ pub(super) async fn serve(
                         established = true;
                         inner.counters.sessions.fetch_add(1, Relaxed);
                         let _ = inner.connected.send(true);
-                        info!(target: "outpost::audit", %agent, hub = %inner.hub, "session established with the hub");
+                        info!(target: "outpost::audit", event = "session.established", %agent, hub = %inner.hub, "session established with the hub");
                     }
                     DriverEvent::ChannelRequested { channel, kind, target, metadata } => {
                         let name = String::from_utf8_lossy(&target);
@@ -74,7 +75,7 @@ pub(super) async fn serve(
                                 outbox.push_back(Command::Accept(channel));
                             }
                             Err(refusal) => {
-                                warn!(target: "outpost::audit", agent = %inner.id, %channel, device = %name, reason = ?refusal, "channel refused");
+                                warn!(target: "outpost::audit", event = "channel.refused", agent = %inner.id, %channel, device = %name, reason = ?refusal, "channel refused");
                                 outbox.push_back(Command::Refuse(channel, refusal.code()));
                             }
                         }
@@ -126,7 +127,7 @@ fn admit(
     match verdict {
         Verdict::Ignore => None,
         Verdict::Reset(code) => {
-            warn!(target: "outpost::audit", agent = %inner.id, %channel, device = %grant.device.name, %code, "the hub broke the profile; channel reset");
+            warn!(target: "outpost::audit", event = "channel.reset", agent = %inner.id, %channel, device = %grant.device.name, %code, "the hub broke the profile; channel reset");
             Some(Command::Reset(channel, code))
         }
         Verdict::Refuse {
@@ -147,6 +148,9 @@ fn admit(
         }
         Verdict::Forward(admitted) => {
             inner.counters.requests.fetch_add(1, Relaxed);
+            if admitted.changes || admitted.unit.0 == 0 {
+                audit_allowed(inner, &grant.device, &grant.metadata, admitted.unit, admitted.pdu);
+            }
             let pdu = message.payload.slice_ref(admitted.pdu);
             let unit = admitted.unit;
             let deadline = received + admitted.budget;
@@ -198,24 +202,22 @@ fn audit_refusal(
 ) {
     let role = metadata.role.as_str();
     let principal = &metadata.principal;
+    if matches!(refusal, Refusal::Unit | Refusal::Policy(_)) {
+        inner.counters.denials.fetch_add(1, Relaxed);
+    }
+    // One source (a principal acting as a role) sending junk is summarised.
+    if !inner.trail.admit("request.refused", &format!("{principal} as {role}")) {
+        return;
+    }
     match refusal {
-        Refusal::Busy => {
-            warn!(target: "outpost::audit", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, "request refused: too many requests in service");
-        }
-        Refusal::Malformed(code) => {
-            warn!(target: "outpost::audit", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, exception = code.value(), "malformed request refused");
-        }
-        Refusal::RetriedWrite => {
-            warn!(target: "outpost::audit", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, "a retried write was refused");
-        }
         Refusal::Unit | Refusal::Policy(_) => {
-            inner.counters.denials.fetch_add(1, Relaxed);
-            let reason: &dyn std::fmt::Display = match refusal {
+            let rule: &dyn std::fmt::Display = match refusal {
                 Refusal::Policy(denial) => denial,
                 _ => &"the device does not serve this unit",
             };
             warn!(
                 target: "outpost::audit",
+                event = "request.denied",
                 agent = %inner.id,
                 hub = %inner.hub,
                 role,
@@ -223,11 +225,65 @@ fn audit_refusal(
                 device = %device.name,
                 unit,
                 ?function,
-                %reason,
+                %rule,
                 "request denied"
             );
         }
+        other => {
+            let reason = match other {
+                Refusal::Busy => "too many requests in service",
+                Refusal::RetriedWrite => "a write marked as a retry is never sent twice",
+                _ => "not a valid Modbus request",
+            };
+            if matches!(other, Refusal::Busy) {
+                warn!(target: "outpost::audit", event = "limit", limit = "requests_in_service", agent = %inner.id, role, %principal, device = %device.name, "request refused: too many requests in service");
+            }
+            warn!(target: "outpost::audit", event = "request.refused", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, reason, "request refused");
+        }
     }
+}
+
+/// Audits a request that changes the device, or a broadcast, before it goes.
+fn audit_allowed(inner: &Inner, device: &DeviceRuntime, metadata: &ChannelMetadata, unit: UnitId, pdu: &[u8]) {
+    let Ok(request) = Request::decode(pdu) else {
+        return;
+    };
+    let function = request.function().value();
+    let kind = if unit.0 == 0 {
+        "broadcast"
+    } else if function == 0x08 {
+        "device_control"
+    } else {
+        "write"
+    };
+    let (start, quantity) = written_span(&request).unwrap_or((0, 0));
+    info!(
+        target: "outpost::audit",
+        event = "request.allowed",
+        agent = %inner.id,
+        role = metadata.role.as_str(),
+        principal = %metadata.principal,
+        device = %device.name,
+        unit = unit.0,
+        function,
+        start,
+        quantity,
+        kind,
+        "request allowed"
+    );
+}
+
+/// The addresses a request writes, if it writes a table.
+fn written_span(request: &Request<'_>) -> Option<(u16, u16)> {
+    Some(match request {
+        Request::WriteSingleCoil { address, .. }
+        | Request::WriteSingleRegister { address, .. }
+        | Request::MaskWriteRegister { address, .. } => (*address, 1),
+        Request::WriteMultipleCoils(w) => (w.start(), w.quantity()),
+        Request::WriteMultipleRegisters(w) => (w.start(), w.quantity()),
+        Request::ReadWriteMultipleRegisters(rw) => (rw.write.start(), rw.write.quantity()),
+        _ => return None,
+    })
 }
 
 /// Waits for the device's turn within the budget, then asks it.

@@ -92,7 +92,7 @@ impl FileCredentials {
     pub fn reload(&self) -> Result<(), CredentialsError> {
         let fresh = read(&self.path)?;
         *self.store.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        info!(target: "outpost::audit", path = %self.path.display(), "credentials reloaded");
+        info!(target: "outpost::audit", event = "credentials.reloaded", path = %self.path.display(), "credentials reloaded");
         Ok(())
     }
 }

@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 use super::remote::RemoteClient;
 use super::{HubError, HubInner};
 use crate::binding::{ChannelMetadata, Principal, Role};
-use crate::modbus::Requests;
+use crate::modbus::{ClientError, Requests};
 use crate::profile::failure::gateway_exception;
 use crate::tasks::{accept_loop, AbortOnDrop};
 
@@ -158,7 +158,7 @@ impl Gateway {
 pub(super) async fn start(hub: Arc<HubInner>, config: GatewayBuilder) -> Result<Gateway, HubError> {
     let listener = TcpListener::bind(config.listen).await.map_err(HubError::Bind)?;
     let local = listener.local_addr().map_err(HubError::Bind)?;
-    info!(target: "outpost::audit", address = %local, role = %config.role, "modbus gateway listening");
+    info!(target: "outpost::audit", event = "gateway.listening", address = %local, role = %config.role, "modbus gateway listening");
     let task = AbortOnDrop(tokio::spawn(accept(listener, hub, Arc::new(config))));
     Ok(Gateway { local, _task: task })
 }
@@ -209,7 +209,7 @@ async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBu
                 .map(|(id, _)| *id);
             if let Some(slot) = oldest.and_then(|id| registry.slots.remove(&id)) {
                 slot.abort.abort();
-                warn!(target: "outpost::audit", gateway = %config.name, %peer, closed = %slot.peer, "gateway full; the client idle longest was closed");
+                warn!(target: "outpost::audit", event = "limit", limit = "gateway_clients", gateway = %config.name, %peer, closed = %slot.peer, "gateway full; the client idle longest was closed");
             }
         }
         let _ = stream.set_nodelay(true);
@@ -278,7 +278,9 @@ impl Client {
                     Ok(Some(frame)) => frame,
                     Ok(None) => break,
                     Err(e) => {
-                        warn!(target: "outpost::audit", gateway = %config.name, %peer, error = %e, "gateway client broke the MBAP framing; closed");
+                        if self.hub.trail.admit("gateway.refused", &peer.ip().to_string()) {
+                            warn!(target: "outpost::audit", event = "gateway.refused", gateway = %config.name, %peer, role = %config.role, reason = %e, "gateway client broke the MBAP framing; closed");
+                        }
                         break 'read;
                     }
                 };
@@ -292,6 +294,9 @@ impl Client {
                 };
                 let route = config.units.get(&header.unit.0).or(config.default.as_ref());
                 let Some(route) = route else {
+                    if self.hub.trail.admit("gateway.refused", &peer.ip().to_string()) {
+                        warn!(target: "outpost::audit", event = "gateway.refused", gateway = %config.name, %peer, role = %config.role, unit = header.unit.0, function = pdu[0], exception = 0x0Au8, reason = "no route for the unit", "gateway request refused");
+                    }
                     let reply = exception_frame(header, pdu[0], ExceptionCode::GatewayPathUnavailable);
                     if replies.send(reply).await.is_err() {
                         break 'read;
@@ -315,6 +320,9 @@ impl Client {
                     .clone();
                 let replies = replies.clone();
                 let timeout = config.timeout;
+                let audit = Arc::clone(&self.hub);
+                let gateway = config.name.clone();
+                let role = config.role.clone();
                 let last_active = Arc::clone(&self.last_active);
                 let started = self.started;
                 requests.spawn(async move {
@@ -322,7 +330,15 @@ impl Client {
                         Ok(answer) => encode(header, &answer),
                         Err(e) => {
                             let code = gateway_exception(&e);
-                            debug!(%peer, error = %e, exception = code.value(), "gateway request failed");
+                            let refused = matches!(
+                                e,
+                                ClientError::Denied(_) | ClientError::Overloaded | ClientError::ChannelLimit
+                            );
+                            if refused && audit.trail.admit("gateway.refused", &peer.ip().to_string()) {
+                                warn!(target: "outpost::audit", event = "gateway.refused", %gateway, %peer, %role, unit = unit.0, function = pdu[0], exception = code.value(), reason = %e, "gateway request refused");
+                            } else {
+                                debug!(%peer, error = %e, exception = code.value(), "gateway request failed");
+                            }
                             exception_frame(header, pdu[0], code)
                         }
                     };

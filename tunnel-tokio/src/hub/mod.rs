@@ -140,6 +140,7 @@ pub(crate) struct HubInner {
     handshake_timeout: Duration,
     tls_timeout: Duration,
     gate: Mutex<GateState>,
+    pub(crate) trail: crate::audit::Trail,
     requester: RequesterConfig,
     registry: Mutex<HashMap<AgentId, Arc<Line>>>,
     changed: watch::Sender<u64>,
@@ -170,7 +171,9 @@ impl HubInner {
 
     fn reject(&self, peer: SocketAddr, reason: String) {
         self.counters.rejected.fetch_add(1, Relaxed);
-        warn!(target: "outpost::audit", %peer, %reason, "agent connection rejected");
+        if self.trail.admit("agent.rejected", &peer.ip().to_string()) {
+            warn!(target: "outpost::audit", event = "agent.rejected", %peer, %reason, "agent connection rejected");
+        }
         self.emit(HubEvent::Rejected { peer, reason });
     }
 
@@ -321,6 +324,7 @@ impl HubBuilder {
                 }),
                 handshakes: HashMap::new(),
             }),
+            trail: crate::audit::Trail::default(),
             requester: self.requester,
             registry: Mutex::new(HashMap::new()),
             changed,
@@ -460,7 +464,7 @@ impl Hub {
             };
             if let Some(reason) = reason {
                 line.close(ErrorCode::AuthFailed);
-                warn!(target: "outpost::audit", agent = %line.agent, %peer, %reason, "live session closed on reload: the agent is no longer authorised");
+                warn!(target: "outpost::audit", event = "agent.revoked", agent = %line.agent, %peer, %reason, "live session closed on reload: the agent is no longer authorised");
                 self.inner.emit(HubEvent::Revoked {
                     agent: line.agent.clone(),
                     reason,
@@ -468,7 +472,7 @@ impl Hub {
                 closed.push(line.agent.clone());
             }
         }
-        info!(target: "outpost::audit", closed = closed.len(), "hub reloaded: live sessions checked against the credentials and CRLs");
+        info!(target: "outpost::audit", event = "hub.reloaded", closed = closed.len(), "hub reloaded: live sessions checked against the credentials and CRLs");
         closed
     }
 
@@ -528,7 +532,7 @@ async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
                 for old in evict {
                     if let Some(task) = state.handshakes.remove(&old) {
                         task.abort();
-                        warn!(target: "outpost::audit", %peer, "handshake table full; the oldest unfinished handshake was closed to make room");
+                        warn!(target: "outpost::audit", event = "limit", limit = "handshakes", %peer, "handshake table full; the oldest unfinished handshake was closed to make room");
                     }
                 }
                 let pass = Pass {
@@ -622,13 +626,13 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
     inner.counters.sessions.fetch_add(1, Relaxed);
     let line = inner.line_or_new(&agent);
     let (generation, superseded) = line.attach(peer, commands_tx, closer, chain);
-    info!(target: "outpost::audit", %agent, %peer, "agent authenticated; session up");
+    info!(target: "outpost::audit", event = "agent.authenticated", %agent, %peer, "agent authenticated; session up");
     inner.emit(HubEvent::Connected {
         agent: agent.clone(),
         peer,
     });
     if let Some(old) = superseded {
-        warn!(target: "outpost::audit", %agent, old_peer = %old.peer, new_peer = %peer, "agent session superseded by a newer one");
+        warn!(target: "outpost::audit", event = "agent.superseded", %agent, old_peer = %old.peer, new_peer = %peer, "agent session superseded by a newer one");
         inner.emit(HubEvent::Superseded {
             agent: agent.clone(),
             old_peer: old.peer,
@@ -649,7 +653,7 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
     forget_if_unused(&inner, &line);
     inner.changed.send_modify(|n| *n += 1);
     let reason = ended.to_string();
-    info!(target: "outpost::audit", %agent, %peer, %reason, "agent session ended");
+    info!(target: "outpost::audit", event = "agent.session_ended", %agent, %peer, %reason, "agent session ended");
     inner.emit(HubEvent::Disconnected { agent, reason });
 }
 
