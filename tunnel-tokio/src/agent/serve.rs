@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::device::{DeviceRuntime, NoSlot};
 use super::Inner;
-use crate::binding::{ChannelMetadata, Outcome};
+use crate::binding::{ChannelMetadata, Outcome, TunnelRequest};
 use crate::driver::{Command, DriverEvent};
 use crate::modbus::Requests;
 use crate::profile::failure::outcome_of_device_error;
@@ -136,13 +136,18 @@ fn admit(
             function,
         } => {
             inner.counters.requests.fetch_add(1, Relaxed);
+            // The addresses it asked for, when it decodes that far.
+            let span = TunnelRequest::decode(&message.payload)
+                .ok()
+                .and_then(|r| Request::decode(r.pdu()).ok())
+                .and_then(|r| touched_span(&r));
             audit_refusal(
                 inner,
                 &grant.device,
                 &grant.metadata,
                 &refusal,
-                unit.0,
-                function.map(|f| f.value()),
+                (unit.0, function.map(|f| f.value())),
+                span,
             );
             Some(send(channel, correlation, &refusal.outcome()))
         }
@@ -197,9 +202,10 @@ fn audit_refusal(
     device: &DeviceRuntime,
     metadata: &ChannelMetadata,
     refusal: &Refusal,
-    unit: u8,
-    function: Option<u8>,
+    (unit, function): (u8, Option<u8>),
+    span: Option<(u16, u16)>,
 ) {
+    let (start, quantity) = span.unwrap_or((0, 0));
     let role = metadata.role.as_str();
     let principal = &metadata.principal;
     if matches!(refusal, Refusal::Unit | Refusal::Policy(_)) {
@@ -225,6 +231,8 @@ fn audit_refusal(
                 device = %device.name,
                 unit,
                 ?function,
+                start,
+                quantity,
                 %rule,
                 "request denied"
             );
@@ -256,7 +264,7 @@ fn audit_allowed(inner: &Inner, device: &DeviceRuntime, metadata: &ChannelMetada
     } else {
         "write"
     };
-    let (start, quantity) = written_span(&request).unwrap_or((0, 0));
+    let (start, quantity) = touched_span(&request).unwrap_or((0, 0));
     info!(
         target: "outpost::audit",
         event = "request.allowed",
@@ -273,9 +281,13 @@ fn audit_allowed(inner: &Inner, device: &DeviceRuntime, metadata: &ChannelMetada
     );
 }
 
-/// The addresses a request writes, if it writes a table.
-fn written_span(request: &Request<'_>) -> Option<(u16, u16)> {
+/// The addresses a request touches in a table (the written ones for a
+/// read-write), if it touches one.
+fn touched_span(request: &Request<'_>) -> Option<(u16, u16)> {
     Some(match request {
+        Request::ReadCoils(r) | Request::ReadDiscreteInputs(r) => (r.start(), r.quantity()),
+        Request::ReadHoldingRegisters(r) | Request::ReadInputRegisters(r) => (r.start(), r.quantity()),
+        Request::ReadFifoQueue { address } => (*address, 1),
         Request::WriteSingleCoil { address, .. }
         | Request::WriteSingleRegister { address, .. }
         | Request::MaskWriteRegister { address, .. } => (*address, 1),
@@ -295,7 +307,10 @@ async fn forward(
     deadline: Instant,
 ) -> Result<Bytes, Outcome<'static>> {
     let _slot = device.slot(deadline).await.map_err(|e| match e {
-        NoSlot::Busy => Outcome::Busy,
+        NoSlot::Busy => {
+            warn!(target: "outpost::audit", event = "limit", limit = "device_queue", agent = %inner.id, device = %device.name, "request refused: the device's queue is full");
+            Outcome::Busy
+        }
         NoSlot::Expired => Outcome::Expired,
     })?;
     let left = deadline.saturating_duration_since(Instant::now());
