@@ -122,6 +122,8 @@ async fn writes_and_denials_are_audited_and_junk_is_summarised() {
         "{:?}",
         denied[0]
     );
+    assert_eq!(denied[0].get("start").map(String::as_str), Some("60"));
+    assert_eq!(denied[0].get("quantity").map(String::as_str), Some("1"));
     assert_eq!(agent.stats().denials, 100, "every denial is counted");
 
     // Junk from one address: a few lines, not one per connection.
