@@ -2,60 +2,16 @@
 //! `outpost-certs`, a simulated device, `outpost-hub` and `outpost-agent`
 //! with TOML files, and a Modbus TCP client reading through the hub's gateway.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::Program;
 
 use outpost_modbus_core::UnitId;
 use outpost_tunnel_tokio::modbus::{Client, ClientError, Requests};
-
-struct Program {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Program {
-    fn start(bin: &str, args: &[&str]) -> Program {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Program { child, lines }
-    }
-
-    /// The rest of the first line that starts with `prefix`.
-    fn wait_for(&self, prefix: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the program printed it");
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.trim().to_owned();
-            }
-        }
-    }
-}
-
-impl Drop for Program {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();

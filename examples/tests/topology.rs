@@ -19,11 +19,13 @@
 //! The namespaces are the test's own (named after its process id) and are
 //! removed when it ends.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use common::Program;
 
 const CHILD: &str = "OUTPOST_TOPOLOGY_CHILD";
 const OT: &str = "10.77.1.2";
@@ -145,52 +147,14 @@ impl Drop for Topology {
     }
 }
 
-/// A program started in a namespace, killed on drop.
-struct Program {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Program {
-    fn start(ns: &str, bin: &str, args: &[&str], envs: &[(&str, &str)]) -> Program {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, bin])
-            .args(args)
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Program { child, lines }
-    }
-
-    fn wait_for(&self, prefix: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no line starting {prefix:?}"));
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.trim().to_owned();
-            }
-        }
-    }
-}
-
-impl Drop for Program {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `bin` with `args` and `envs`, started in namespace `ns`.
+fn start_in(ns: &str, bin: &str, args: &[&str], envs: &[(&str, &str)]) -> Program {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", ns, bin])
+        .args(args)
+        .envs(envs.iter().copied());
+    Program::spawn(command)
 }
 
 /// Why this machine cannot build the topology, if it cannot.
@@ -307,7 +271,7 @@ fn the_plant_network_is_closed_to_the_it_side() {
     };
 
     // The plant: a device, and the agent dialling the hub across the firewall.
-    let device = Program::start(
+    let device = start_in(
         &topology.ot,
         env!("CARGO_BIN_EXE_modbus-sim"),
         &[&format!("{OT}:5502")],
@@ -321,7 +285,7 @@ fn the_plant_network_is_closed_to_the_it_side() {
             .replace("127.0.0.1:7443", &format!("{IT}:7443"))
             .replace("127.0.0.1:5020", &format!("{IT}:5020")),
     );
-    let hub = Program::start(
+    let hub = start_in(
         &topology.it,
         env!("CARGO_BIN_EXE_outpost-hub"),
         &[hub_toml.to_str().unwrap()],
@@ -335,7 +299,7 @@ fn the_plant_network_is_closed_to_the_it_side() {
             .replace("127.0.0.1:7443", &format!("{IT}:7443"))
             .replace("127.0.0.1:5502", &format!("{OT}:5502")),
     );
-    let agent = Program::start(
+    let agent = start_in(
         &topology.ot,
         env!("CARGO_BIN_EXE_outpost-agent"),
         &[agent_toml.to_str().unwrap()],
@@ -360,7 +324,7 @@ fn the_plant_network_is_closed_to_the_it_side() {
     let exe = std::env::current_exe().unwrap();
     let spec = format!("{gateway};{}", targets.join(","));
     let client = |label: &str| {
-        let client = Program::start(
+        let client = start_in(
             &topology.it,
             exe.to_str().unwrap(),
             &["--exact", "it_side_client", "--nocapture", "--test-threads", "1"],

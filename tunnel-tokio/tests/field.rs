@@ -46,11 +46,7 @@ async fn gateway(hub: &Hub, configure: impl FnOnce(GatewayBuilder) -> GatewayBui
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_short_connections_share_one_channel() {
     let pki = Pki::new();
-    let hub = hub(&pki, &[]).await;
-    let device = device().await;
-    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
-    agent.connected().await;
-    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let (hub, agent) = connected(&pki).await;
     let gateway = gateway(&hub, |g| g).await;
     let mut most_channels = 0;
     for i in 0..10_000u16 {
@@ -68,11 +64,7 @@ async fn ten_thousand_short_connections_share_one_channel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_64_clients_at_default_settings_sees_no_exception() {
     let pki = Pki::new();
-    let hub = hub(&pki, &[]).await;
-    let device = device().await;
-    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
-    agent.connected().await;
-    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let (hub, agent) = connected(&pki).await;
     let gateway = gateway(&hub, |g| g).await;
     let address = gateway.local_addr();
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(64));
@@ -155,11 +147,7 @@ async fn a_device_answering_the_wrong_transaction_gets_0b_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_clients_do_not_keep_a_new_one_out() {
     let pki = Pki::new();
-    let hub = hub(&pki, &[]).await;
-    let device = device().await;
-    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
-    agent.connected().await;
-    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let (hub, _agent) = connected(&pki).await;
     let gateway = gateway(&hub, |g| g).await;
     let mut idle = Vec::new();
     for i in 0..64u16 {
@@ -181,11 +169,7 @@ async fn idle_clients_do_not_keep_a_new_one_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_client_is_closed_after_the_idle_time() {
     let pki = Pki::new();
-    let hub = hub(&pki, &[]).await;
-    let device = device().await;
-    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
-    agent.connected().await;
-    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let (hub, _agent) = connected(&pki).await;
     let gateway = gateway(&hub, |g| g.idle_timeout(Duration::from_millis(200))).await;
     let mut stream = TcpStream::connect(gateway.local_addr()).await.unwrap();
     assert_eq!(read(&mut stream, 1, 0).await.0, 0x03);

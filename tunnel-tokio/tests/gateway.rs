@@ -19,11 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn modbus_tcp_clients_reach_the_device_through_the_gateway() {
     let pki = Pki::new();
-    let hub = hub(&pki, &[]).await;
-    let device = device().await;
-    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
-    agent.connected().await;
-    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let (hub, _agent) = connected(&pki).await;
     let plant = AgentId::new(AGENT).unwrap();
     // Unit 1 as it is; unit 9 maps to the device's unit 1; others unrouted.
     let gateway = hub
@@ -76,11 +72,7 @@ async fn modbus_tcp_clients_reach_the_device_through_the_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flooding_client_is_held_back_and_others_are_served() {
     let pki = Pki::new();
-    let hub = hub(&pki, &[]).await;
-    let device = device().await;
-    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
-    agent.connected().await;
-    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let (hub, agent) = connected(&pki).await;
     let gateway = hub
         .gateway(
             GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
@@ -130,11 +122,7 @@ async fn a_flooding_client_is_held_back_and_others_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_gateway_closes_the_client_idle_longest() {
     let pki = Pki::new();
-    let hub = hub(&pki, &[]).await;
-    let device = device().await;
-    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
-    agent.connected().await;
-    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let (hub, _agent) = connected(&pki).await;
     let gateway = hub
         .gateway(
             GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())

@@ -83,3 +83,13 @@ pub(crate) async fn hub_on(pki: &Pki, revoked: &[u64], listen: SocketAddr) -> Hu
         .await
         .unwrap()
 }
+
+/// A hub with a connected agent serving a device (the tests' usual start).
+pub(crate) async fn connected(pki: &Pki) -> (Hub, RunningAgent) {
+    let hub = hub(pki, &[]).await;
+    let device = device().await;
+    let mut agent = agent(pki, &hub, device, AGENT, SECRET);
+    agent.connected().await;
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    (hub, agent)
+}

@@ -2,25 +2,16 @@
 
 use std::time::Duration;
 
-use outpost_modbus_core::access::{Denial, Policy, RoleRules, Span};
-use outpost_modbus_core::{ExceptionCode, FunctionClass, UnitId};
+use outpost_modbus_core::access::Denial;
+use outpost_modbus_core::{ExceptionCode, UnitId};
 use outpost_tunnel_proto::{ChannelId, ChannelKind, ErrorCode};
 
 use super::super::*;
+use super::policy;
 use crate::binding::{ChannelMetadata, Outcome, Principal, Role, TunnelRequest, CODE_BAD_METADATA};
 
 const READ: [u8; 5] = [0x03, 0x00, 0x00, 0x00, 0x01];
 const WRITE: [u8; 5] = [0x06, 0x00, 0x01, 0x00, 0x07];
-
-fn policy() -> Policy {
-    let mut operator = RoleRules::default();
-    operator.units.insert(UnitId(1));
-    operator.functions.insert(FunctionClass::Read);
-    operator.functions.insert(FunctionClass::Write);
-    operator.holding_registers.read.push(Span::new(0, 99).unwrap());
-    operator.holding_registers.write.push(Span::new(0, 9).unwrap());
-    Policy::new().with_role("operator", operator)
-}
 
 fn metadata(role: &str) -> Vec<u8> {
     ChannelMetadata {

@@ -5,3 +5,18 @@
 mod admission;
 mod pair;
 mod requester;
+
+use outpost_modbus_core::access::{Policy, RoleRules, Span};
+use outpost_modbus_core::{FunctionClass, UnitId};
+
+/// The agent's policy in these tests: "operator" reads holding registers
+/// 0-99 of unit 1 and writes 0-9.
+fn policy() -> Policy {
+    let mut operator = RoleRules::default();
+    operator.units.insert(UnitId(1));
+    operator.functions.insert(FunctionClass::Read);
+    operator.functions.insert(FunctionClass::Write);
+    operator.holding_registers.read.push(Span::new(0, 99).unwrap());
+    operator.holding_registers.write.push(Span::new(0, 9).unwrap());
+    Policy::new().with_role("operator", operator)
+}

@@ -9,14 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use outpost_modbus_core::access::{Policy, RoleRules, Span};
-use outpost_modbus_core::{Expectation, FunctionClass, Request, UnitId};
+use outpost_modbus_core::access::Policy;
+use outpost_modbus_core::{Expectation, Request, UnitId};
 use outpost_tunnel_proto::{
     AgentId, AgentIdentity, ChannelBinding, ChannelId, Config, Event, MemoryCredentials, Random, Secret, Session, Start,
 };
 use proptest::prelude::*;
 
 use super::super::*;
+use super::policy;
 use crate::binding::{ChannelMetadata, Outcome, Principal, Role};
 
 const READ: [u8; 5] = [0x03, 0x00, 0x00, 0x00, 0x01];
@@ -92,16 +93,6 @@ fn sessions(now: Instant, n: u32) -> (Session, Session) {
         now,
     );
     (hub, agent)
-}
-
-fn policy() -> Policy {
-    let mut operator = RoleRules::default();
-    operator.units.insert(UnitId(1));
-    operator.functions.insert(FunctionClass::Read);
-    operator.functions.insert(FunctionClass::Write);
-    operator.holding_registers.read.push(Span::new(0, 99).unwrap());
-    operator.holding_registers.write.push(Span::new(0, 99).unwrap());
-    Policy::new().with_role("operator", operator)
 }
 
 impl World {
