@@ -233,6 +233,65 @@ pub fn response_check(data: &[u8]) {
         }
         Err(_) => {}
     }
+    rtu_exchange(
+        expect,
+        pdu,
+        input.raw.is_none() && input.flips.is_empty() && input.cut.is_none(),
+    );
+}
+
+/// The RTU exchange over a line holding a noise byte, another unit's frame
+/// with the same PDU, then the answer: what it reports as an answer fits
+/// the request, it never asks to drop more than it has, and an untouched
+/// valid answer that RTU can frame is found.
+fn rtu_exchange(expect: Expectation, pdu: &[u8], untouched: bool) {
+    use outpost_modbus_core::client::{RtuExchange, RtuMatch};
+    let mut line = vec![0xFF];
+    let mut frame = [0u8; rtu::MAX_ADU_LEN];
+    let mut framable = false;
+    for unit in [18, 17] {
+        let Ok(n) = rtu::encode(UnitId(unit), pdu, &mut frame) else {
+            return;
+        };
+        // RTU knows a frame's end from its function only: some PDUs
+        // (custom codes, multi-word diagnostics) cannot be framed alone.
+        framable = matches!(
+            RtuDecoder::new(Direction::Response).decode(&frame[..n]),
+            Ok(Decoded::Frame { consumed, .. }) if consumed == n
+        );
+        line.extend_from_slice(&frame[..n]);
+    }
+    let exchange = RtuExchange::new(UnitId(17), expect);
+    let mut at = 0;
+    for _ in 0..line.len() + 1 {
+        match exchange.poll(&line[at..]) {
+            Ok(RtuMatch::Answer { result, consumed }) => {
+                assert!(consumed <= line.len() - at);
+                if let Ok(answer) = result {
+                    assert!(expect.check(answer).is_ok(), "an answer that does not fit");
+                }
+                return;
+            }
+            Ok(RtuMatch::NeedMore { discard }) => {
+                assert!(discard <= line.len() - at);
+                if discard == 0 {
+                    // The line fell silent: drop a byte, as the client does.
+                    at += exchange.on_silence(line.len() - at);
+                } else {
+                    at += discard;
+                }
+                if at >= line.len() {
+                    break;
+                }
+            }
+            Ok(_) => return,
+            Err(_) => return,
+        }
+    }
+    assert!(
+        !(untouched && framable && expect.check(pdu).is_ok()),
+        "a valid answer was not found"
+    );
 }
 
 /// Target `server`: PDUs through the dispatcher and a device. Every answer
