@@ -99,14 +99,15 @@ pub(crate) enum Ended {
 /// Ends a driven session from anywhere, at once: a close never waits
 /// behind commands.
 #[derive(Debug, Clone)]
-pub(crate) struct Closer(Arc<watch::Sender<Option<ErrorCode>>>);
+pub(crate) struct Closer(Arc<watch::Sender<Option<(ErrorCode, &'static str)>>>);
 
 impl Closer {
-    /// Asks the session to end with `code` (the first code asked wins).
-    pub(crate) fn close(&self, code: ErrorCode) {
+    /// Asks the session to end with `code` and `reason`, sent in its CLOSE
+    /// (the first close asked wins).
+    pub(crate) fn close(&self, code: ErrorCode, reason: &'static str) {
         self.0.send_if_modified(|c| {
             if c.is_none() {
-                *c = Some(code);
+                *c = Some((code, reason));
                 true
             } else {
                 false
@@ -116,7 +117,7 @@ impl Closer {
 }
 
 /// A closer and the watch the driver reads it from.
-pub(crate) fn closer() -> (Closer, watch::Receiver<Option<ErrorCode>>) {
+pub(crate) fn closer() -> (Closer, watch::Receiver<Option<(ErrorCode, &'static str)>>) {
     let (tx, rx) = watch::channel(None);
     (Closer(Arc::new(tx)), rx)
 }
@@ -137,7 +138,7 @@ pub(crate) async fn drive<S>(
     io: S,
     mut session: Session,
     mut commands: mpsc::Receiver<Command>,
-    mut close: watch::Receiver<Option<ErrorCode>>,
+    mut close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
     events: mpsc::Sender<DriverEvent>,
 ) -> Ended
 where
@@ -216,8 +217,8 @@ where
             },
             changed = close.changed(), if !close_gone && !session.is_closed() => match changed {
                 Ok(()) => {
-                    if let Some(code) = *close.borrow_and_update() {
-                        session.close(code, b"");
+                    if let Some((code, reason)) = *close.borrow_and_update() {
+                        session.close(code, reason.as_bytes());
                     }
                 }
                 Err(_) => close_gone = true,
@@ -465,7 +466,7 @@ mod tests {
             .send(Command::Reset(channel, ErrorCode::Cancel))
             .await
             .unwrap();
-        p.hub_closer.close(ErrorCode::Shutdown);
+        p.hub_closer.close(ErrorCode::Shutdown, "the hub is stopping");
         let ended = tokio::time::timeout(Duration::from_secs(5), &mut p.hub)
             .await
             .expect("the close went through")

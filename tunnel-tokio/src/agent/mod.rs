@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_modbus_core::access::Policy;
-use outpost_tunnel_proto::{AgentId, AgentIdentity, Config, Random, Secret, Session, Start};
+use outpost_tunnel_proto::{AgentId, AgentIdentity, Config, Random, Secret, Session, SessionError, Start};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -316,6 +316,11 @@ async fn run(inner: Arc<Inner>) {
         let started = Instant::now();
         match session(&inner).await {
             Ok(()) => {}
+            Err(SessionFailure::Ended(Ended::Session(SessionError::Remote { code, reason }))) => {
+                // The hub's words (untrusted, shown escaped): why it closed.
+                let reason = String::from_utf8_lossy(&reason).escape_debug().to_string();
+                warn!(hub = %inner.hub, %code, %reason, "the hub closed the session");
+            }
             Err(e) => warn!(hub = %inner.hub, error = %e, "session with the hub ended"),
         }
         let _ = inner.connected.send(false);

@@ -167,7 +167,8 @@ impl Line {
             self.wake.notify_one();
         }
         let superseded = old.map(|old| {
-            old.closer.close(ErrorCode::Superseded);
+            old.closer
+                .close(ErrorCode::Superseded, "a newer session of this agent took over");
             Superseded { peer: old.peer }
         });
         (generation, superseded)
@@ -191,9 +192,9 @@ impl Line {
     }
 
     /// Asks the current session to end.
-    pub(crate) fn close(&self, code: ErrorCode) {
+    pub(crate) fn close(&self, code: ErrorCode, reason: &'static str) {
         if let Some(carrier) = &self.state().carrier {
-            carrier.closer.close(code);
+            carrier.closer.close(code, reason);
         }
     }
 

@@ -438,7 +438,8 @@ impl Hub {
     /// credential store as it is now: a session whose agent is revoked or
     /// removed, or whose certificate no longer verifies (revoked in a CRL,
     /// expired), is closed at once with AUTH_FAILED, audited, and reported
-    /// as [`HubEvent::Revoked`]. New handshakes use the new settings.
+    /// as [`HubEvent::Revoked`]; its CLOSE tells the agent it was revoked.
+    /// New handshakes use the new settings.
     /// Returns the agents whose sessions were closed.
     ///
     /// Reload a [`FileCredentials`] first ([`FileCredentials::reload`]); a
@@ -463,7 +464,7 @@ impl Hub {
                 _ => Some("no longer in the credentials".to_owned()),
             };
             if let Some(reason) = reason {
-                line.close(ErrorCode::AuthFailed);
+                line.close(ErrorCode::AuthFailed, "revoked: this agent is no longer authorised");
                 warn!(target: "outpost::audit", event = "agent.revoked", agent = %line.agent, %peer, %reason, "live session closed on reload: the agent is no longer authorised");
                 self.inner.emit(HubEvent::Revoked {
                     agent: line.agent.clone(),
@@ -513,7 +514,7 @@ impl Drop for Hub {
         // Sessions are told why before their tasks end with the accept loop.
         let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
         for line in registry.values() {
-            line.close(ErrorCode::Shutdown);
+            line.close(ErrorCode::Shutdown, "the hub is stopping");
         }
     }
 }
