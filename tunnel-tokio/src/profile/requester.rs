@@ -17,7 +17,7 @@
 //! - every request ends exactly once: with the device's answer or one
 //!   [`Failure`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -187,6 +187,17 @@ struct Pending {
     maybe_sent: bool,
 }
 
+impl Pending {
+    /// When the requester must act on it next: the end of the wait for its
+    /// outcome once sent, its deadline before.
+    fn timer(&self) -> Instant {
+        match self.stage {
+            Stage::InFlight { until, .. } => until,
+            _ => self.deadline,
+        }
+    }
+}
+
 /// The hub's side of the Modbus profile for one agent, across its sessions.
 #[derive(Debug)]
 pub struct Requester {
@@ -196,6 +207,8 @@ pub struct Requester {
     by_token: HashMap<OpenToken, Key>,
     by_id: HashMap<ChannelId, Key>,
     requests: HashMap<RequestId, Pending>,
+    /// Each request's next time to act, soonest first (kept with `requests`).
+    timers: BTreeSet<(Instant, RequestId)>,
     in_flight: HashMap<(ChannelId, u32), RequestId>,
     next_request: u64,
     next_token: u64,
@@ -215,6 +228,7 @@ impl Requester {
             by_token: HashMap::new(),
             by_id: HashMap::new(),
             requests: HashMap::new(),
+            timers: BTreeSet::new(),
             in_flight: HashMap::new(),
             next_request: 0,
             next_token: 0,
@@ -266,16 +280,13 @@ impl Requester {
     /// When [`Requester::handle_timeout`] wants to be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let requests = self.requests.values().map(|r| match r.stage {
-            Stage::InFlight { until, .. } => Some(until),
-            _ => Some(r.deadline),
-        });
-        let channels = self.channels.values().map(|c| match c.state {
+        let request = self.timers.first().map(|(t, _)| *t);
+        let channels = self.channels.values().filter_map(|c| match c.state {
             ChannelState::Open(_) if c.users == 0 => Some(c.idle_since + self.config.idle_timeout),
             ChannelState::Open(_) => None,
             _ => Some(c.since + self.config.open_timeout),
         });
-        requests.chain(channels).flatten().min()
+        request.into_iter().chain(channels).min()
     }
 
     /// Takes a request. It finishes through [`Requester::poll_done`] (at
@@ -302,14 +313,14 @@ impl Requester {
             sends: 0,
             maybe_sent: false,
         };
-        self.requests.insert(id, pending);
+        self.put(id, pending);
         self.route(now, id);
         id
     }
 
     /// Forgets a request whose caller stopped waiting; it never finishes.
     pub fn cancel(&mut self, now: Instant, id: RequestId) {
-        if let Some(pending) = self.requests.remove(&id) {
+        if let Some(pending) = self.take(id) {
             self.release(now, &pending);
         }
         self.done.retain(|(d, _)| *d != id);
@@ -427,7 +438,7 @@ impl Requester {
             // The answer to a request that ended already.
             return;
         };
-        let Some(pending) = self.requests.remove(&id) else {
+        let Some(pending) = self.take(id) else {
             return;
         };
         self.release(now, &pending);
@@ -456,18 +467,15 @@ impl Requester {
     /// Time passed: requests past their deadline end, opens that took too
     /// long are abandoned, channels unused too long are reset.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut expired: Vec<RequestId> = self
-            .requests
+        // Soonest first; ties in submission order.
+        let expired: Vec<RequestId> = self
+            .timers
             .iter()
-            .filter(|(_, r)| match r.stage {
-                Stage::InFlight { until, .. } => until <= now,
-                _ => r.deadline <= now,
-            })
-            .map(|(id, _)| *id)
+            .take_while(|(t, _)| *t <= now)
+            .map(|(_, id)| *id)
             .collect();
-        expired.sort_unstable();
         for id in expired {
-            let Some(pending) = self.requests.remove(&id) else {
+            let Some(pending) = self.take(id) else {
                 continue;
             };
             self.release(now, &pending);
@@ -577,12 +585,15 @@ impl Requester {
             self.stats.retries += 1;
         }
         self.stats.sends += 1;
-        if let Some(p) = self.requests.get_mut(&id) {
-            p.stage = Stage::InFlight {
+        self.set_stage(
+            id,
+            Stage::InFlight {
                 channel,
                 correlation,
                 until,
-            };
+            },
+        );
+        if let Some(p) = self.requests.get_mut(&id) {
             p.sends += 1;
         }
         self.in_flight.insert((channel, correlation), id);
@@ -601,7 +612,7 @@ impl Requester {
         let sent = matches!(pending.stage, Stage::InFlight { .. });
         pending.maybe_sent |= sent;
         let (changes, maybe_sent, sends) = (pending.changes, pending.maybe_sent, pending.sends);
-        pending.stage = if self.up { Stage::Channel } else { Stage::Session };
+        self.set_stage(id, if self.up { Stage::Channel } else { Stage::Session });
         if changes && maybe_sent {
             return self.finish_broken(now, id, Failure::OutcomeUnknown);
         }
@@ -615,7 +626,7 @@ impl Requester {
 
     /// Ends a broken request (its channel is already gone).
     fn finish_broken(&mut self, _now: Instant, id: RequestId, failure: Failure) {
-        if self.requests.remove(&id).is_some() {
+        if self.take(id).is_some() {
             self.done.push_back((id, Err(failure)));
         }
     }
@@ -659,7 +670,7 @@ impl Requester {
 
     /// Ends `id` with `result`, releasing its channel.
     fn finish(&mut self, now: Instant, id: RequestId, result: Result<Bytes, Failure>) {
-        if let Some(pending) = self.requests.remove(&id) {
+        if let Some(pending) = self.take(id) {
             if let Stage::InFlight {
                 channel, correlation, ..
             } = pending.stage
@@ -687,6 +698,28 @@ impl Requester {
             if c.users == 0 {
                 c.idle_since = now;
             }
+        }
+    }
+
+    /// Adds a request with its timer.
+    fn put(&mut self, id: RequestId, pending: Pending) {
+        self.timers.insert((pending.timer(), id));
+        self.requests.insert(id, pending);
+    }
+
+    /// Removes a request with its timer.
+    fn take(&mut self, id: RequestId) -> Option<Pending> {
+        let pending = self.requests.remove(&id)?;
+        self.timers.remove(&(pending.timer(), id));
+        Some(pending)
+    }
+
+    /// Moves a request to `stage`, keeping its timer right.
+    fn set_stage(&mut self, id: RequestId, stage: Stage) {
+        if let Some(p) = self.requests.get_mut(&id) {
+            self.timers.remove(&(p.timer(), id));
+            p.stage = stage;
+            self.timers.insert((p.timer(), id));
         }
     }
 
@@ -727,5 +760,9 @@ impl Requester {
             }
         }
         assert!(self.up || self.channels.is_empty());
+        assert_eq!(self.timers.len(), self.requests.len(), "a timer per request");
+        for (id, r) in &self.requests {
+            assert!(self.timers.contains(&(r.timer(), *id)), "{id:?}'s timer");
+        }
     }
 }
