@@ -444,6 +444,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn messages_waiting_for_credit_are_bounded() {
+        let mut p = pair().await;
+        let channel = open(&mut p).await;
+        // The agent takes no events: past the windows, messages wait in the
+        // driver, up to its bound; then the command queue fills and the
+        // application is held back.
+        let payload = Bytes::from(vec![0u8; 1024]);
+        let mut taken = 0u32;
+        for correlation in 0..4000 {
+            let send = Command::Send {
+                channel,
+                correlation,
+                payload: payload.clone(),
+            };
+            match tokio::time::timeout(Duration::from_millis(200), p.hub_commands.send(send)).await {
+                Ok(sent) => {
+                    sent.unwrap();
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        assert!(taken as usize >= MAX_STALLED, "{taken}");
+        assert!(
+            taken < 4000,
+            "the driver took every message: nothing held the application back"
+        );
+        // The close still goes through.
+        p.hub_closer.close(ErrorCode::Shutdown, "the hub is stopping");
+        assert!(tokio::time::timeout(Duration::from_secs(5), &mut p.hub).await.is_ok());
+    }
+
+    #[tokio::test]
     async fn a_close_is_not_stuck_behind_messages_waiting_for_credit() {
         let mut p = pair().await;
         let channel = open(&mut p).await;

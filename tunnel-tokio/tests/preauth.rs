@@ -49,6 +49,22 @@ async fn stall(pki: &Pki, hub: SocketAddr, sources: &[IpAddr], per_source: usize
     stalled
 }
 
+/// Whether the hub closes `stream` within `limit` (what it sends meanwhile
+/// is read and dropped).
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = vec![0u8; 16 * 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
 /// How long the agent takes to get a session, at most `limit`.
 async fn time_to_connect(hub: &Hub, agent: &mut RunningAgent, limit: Duration) -> Duration {
     let started = Instant::now();
@@ -167,18 +183,11 @@ async fn a_stalled_tls_handshake_is_closed_at_the_tls_deadline() {
         .unwrap();
     let mut stalled = stall(&pki, hub.local_addr(), &[IpAddr::from([127, 0, 0, 3])], 1).await;
     let started = Instant::now();
-    let mut buf = vec![0u8; 16 * 1024];
     // The hub answers the hello, then closes when the deadline passes.
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match stalled[0].read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "never closed");
+    assert!(
+        closed_within(&mut stalled[0], Duration::from_secs(5)).await,
+        "never closed"
+    );
     assert!(started.elapsed() >= Duration::from_millis(150));
     assert_eq!(hub.stats().handshakes, 0);
 }
@@ -198,16 +207,13 @@ async fn a_full_table_closes_the_oldest_unfinished_handshake() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let _third = stall(&pki, hub.local_addr(), &[IpAddr::from([127, 0, 0, 6])], 1).await;
     // The oldest (from .4) is closed; the second is not.
-    let mut buf = vec![0u8; 16 * 1024];
-    let closed = tokio::time::timeout(Duration::from_secs(2), async {
-        loop {
-            match stalled[0].read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the oldest was not closed");
+    assert!(
+        closed_within(&mut stalled[0], Duration::from_secs(2)).await,
+        "the oldest was not closed"
+    );
+    assert!(
+        !closed_within(&mut stalled[1], Duration::from_millis(300)).await,
+        "the second was closed too"
+    );
     assert!(hub.stats().handshakes <= 2);
 }

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::device::{DeviceRuntime, NoSlot};
 use super::Inner;
-use crate::binding::{ChannelMetadata, Outcome, TunnelRequest};
+use crate::binding::{ChannelMetadata, Outcome};
 use crate::driver::{Command, DriverEvent};
 use crate::modbus::Requests;
 use crate::profile::failure::outcome_of_device_error;
@@ -134,13 +134,11 @@ fn admit(
             refusal,
             unit,
             function,
+            request,
         } => {
             inner.counters.requests.fetch_add(1, Relaxed);
-            // The addresses it asked for, when it decodes that far.
-            let span = TunnelRequest::decode(&message.payload)
-                .ok()
-                .and_then(|r| Request::decode(r.pdu()).ok())
-                .and_then(|r| touched_span(&r));
+            // The addresses it asked for, when it decoded that far.
+            let span = request.as_ref().and_then(touched_span);
             audit_refusal(
                 inner,
                 &grant.device,
@@ -153,8 +151,8 @@ fn admit(
         }
         Verdict::Forward(admitted) => {
             inner.counters.requests.fetch_add(1, Relaxed);
-            if admitted.changes || admitted.unit.0 == 0 {
-                audit_allowed(inner, &grant.device, &grant.metadata, admitted.unit, admitted.pdu);
+            if admitted.request.is_write() || admitted.unit.0 == 0 {
+                audit_allowed(inner, &grant.device, &grant.metadata, admitted.unit, &admitted.request);
             }
             let pdu = message.payload.slice_ref(admitted.pdu);
             let unit = admitted.unit;
@@ -239,23 +237,27 @@ fn audit_refusal(
         }
         other => {
             let reason = match other {
-                Refusal::Busy => "too many requests in service",
                 Refusal::RetriedWrite => "a write marked as a retry is never sent twice",
                 _ => "not a valid Modbus request",
             };
+            // One line per refusal: a limit hit, or a refused request.
             if matches!(other, Refusal::Busy) {
-                warn!(target: "outpost::audit", event = "limit", limit = "requests_in_service", agent = %inner.id, role, %principal, device = %device.name, "request refused: too many requests in service");
+                warn!(target: "outpost::audit", event = "limit", limit = "requests_in_service", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, "request refused: too many requests in service");
+            } else {
+                warn!(target: "outpost::audit", event = "request.refused", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, reason, "request refused");
             }
-            warn!(target: "outpost::audit", event = "request.refused", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, reason, "request refused");
         }
     }
 }
 
 /// Audits a request that changes the device, or a broadcast, before it goes.
-fn audit_allowed(inner: &Inner, device: &DeviceRuntime, metadata: &ChannelMetadata, unit: UnitId, pdu: &[u8]) {
-    let Ok(request) = Request::decode(pdu) else {
-        return;
-    };
+fn audit_allowed(
+    inner: &Inner,
+    device: &DeviceRuntime,
+    metadata: &ChannelMetadata,
+    unit: UnitId,
+    request: &Request<'_>,
+) {
     let function = request.function().value();
     let kind = if unit.0 == 0 {
         "broadcast"
@@ -264,7 +266,7 @@ fn audit_allowed(inner: &Inner, device: &DeviceRuntime, metadata: &ChannelMetada
     } else {
         "write"
     };
-    let (start, quantity) = touched_span(&request).unwrap_or((0, 0));
+    let (start, quantity) = touched_span(request).unwrap_or((0, 0));
     info!(
         target: "outpost::audit",
         event = "request.allowed",

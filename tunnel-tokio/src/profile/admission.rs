@@ -65,10 +65,8 @@ pub struct Admitted<'a> {
     pub pdu: &'a [u8],
     /// How long the hub waits for the outcome, counted from its arrival.
     pub budget: Duration,
-    /// Whether it changes the device.
-    pub changes: bool,
-    /// Its function code.
-    pub function: FunctionCode,
+    /// The request, decoded (what it does, for the audit).
+    pub request: Request<'a>,
 }
 
 /// Why a request was answered without reaching the device.
@@ -111,10 +109,12 @@ pub enum Verdict<'a> {
     Refuse {
         /// Why.
         refusal: Refusal,
-        /// Its unit and function, when it decoded that far (for the audit).
+        /// Its unit (for the audit).
         unit: UnitId,
         /// Its function code, if it has one.
         function: Option<FunctionCode>,
+        /// The request, when it decodes (for the audit: what it asked for).
+        request: Option<Request<'a>>,
     },
     /// Reset the channel: the hub broke the profile.
     Reset(ErrorCode),
@@ -209,10 +209,13 @@ impl<D: Clone> Admission<D> {
             return self.reset(channel, ErrorCode::ProtocolError);
         }
         let unit = request.unit();
-        let refuse = |refusal, function| Verdict::Refuse {
+        let refuse = |refusal, decoded: Option<Request<'a>>| Verdict::Refuse {
             refusal,
             unit,
-            function,
+            function: decoded
+                .map(|r| r.function())
+                .or_else(|| request.pdu().first().map(|f| FunctionCode::from_u8(*f))),
+            request: decoded,
         };
         let decoded = match Request::decode(request.pdu()) {
             Ok(d) => d,
@@ -221,23 +224,20 @@ impl<D: Clone> Admission<D> {
                     c @ (ExceptionCode::IllegalFunction | ExceptionCode::IllegalDataAddress) => c,
                     _ => ExceptionCode::IllegalDataValue,
                 };
-                let function = request.pdu().first().map(|f| FunctionCode::from_u8(*f));
-                return refuse(Refusal::Malformed(code), function);
+                return refuse(Refusal::Malformed(code), None);
             }
         };
-        let function = Some(decoded.function());
-        let changes = decoded.is_write();
-        if request.is_retry() && changes {
-            return refuse(Refusal::RetriedWrite, function);
+        if request.is_retry() && decoded.is_write() {
+            return refuse(Refusal::RetriedWrite, Some(decoded));
         }
         if !serves(&held.grant.device, unit) {
-            return refuse(Refusal::Unit, function);
+            return refuse(Refusal::Unit, Some(decoded));
         }
         if let Err(denial) = policy.check(held.grant.metadata.role.as_str(), unit, &decoded) {
-            return refuse(Refusal::Policy(denial), function);
+            return refuse(Refusal::Policy(denial), Some(decoded));
         }
         if self.in_service >= self.max_in_service {
-            return refuse(Refusal::Busy, function);
+            return refuse(Refusal::Busy, Some(decoded));
         }
         held.in_service.insert(correlation);
         self.in_service += 1;
@@ -245,8 +245,7 @@ impl<D: Clone> Admission<D> {
             unit,
             pdu: request.pdu(),
             budget: request.budget(),
-            changes,
-            function: decoded.function(),
+            request: decoded,
         })
     }
 

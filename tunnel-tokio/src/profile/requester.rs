@@ -150,15 +150,6 @@ struct Channel {
     idle_since: Instant,
 }
 
-impl Channel {
-    fn id(&self) -> Option<ChannelId> {
-        match self.state {
-            ChannelState::Requested(_) => None,
-            ChannelState::Opening(id) | ChannelState::Open(id) => Some(id),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     /// Waiting for its channel to open.
@@ -361,7 +352,7 @@ impl Requester {
     }
 
     /// The session answered an [`Action::Open`].
-    pub fn handle_opened(&mut self, now: Instant, token: OpenToken, result: Result<ChannelId, OpenError>) {
+    pub fn handle_opened(&mut self, _now: Instant, token: OpenToken, result: Result<ChannelId, OpenError>) {
         let Some(key) = self.by_token.remove(&token) else {
             // Opened for nothing that still wants it.
             if let Ok(channel) = result {
@@ -383,7 +374,7 @@ impl Requester {
                     OpenError::TargetTooLong | OpenError::TooLarge { .. } => Failure::Refused(ErrorCode::Refused),
                     _ => Failure::NoAgent,
                 };
-                self.fail_waiting(now, &key, failure);
+                self.fail_waiting(&key, failure);
             }
         }
     }
@@ -409,10 +400,10 @@ impl Requester {
     }
 
     /// The agent refused a channel: its requests fail.
-    pub fn handle_refused(&mut self, now: Instant, channel: ChannelId, code: ErrorCode) {
+    pub fn handle_refused(&mut self, _now: Instant, channel: ChannelId, code: ErrorCode) {
         if let Some(key) = self.by_id.remove(&channel) {
             self.channels.remove(&key);
-            self.fail_waiting(now, &key, Failure::Refused(code));
+            self.fail_waiting(&key, Failure::Refused(code));
         }
     }
 
@@ -426,7 +417,7 @@ impl Requester {
         };
         if !matches!(c.state, ChannelState::Open(_)) {
             // Gone before the agent accepted it: as good as refused.
-            self.fail_waiting(now, &key, Failure::Refused(ErrorCode::Cancel));
+            self.fail_waiting(&key, Failure::Refused(ErrorCode::Cancel));
             return;
         }
         self.break_channel(now, channel, &key);
@@ -480,12 +471,7 @@ impl Requester {
             };
             self.release(now, &pending);
             let failure = match pending.stage {
-                Stage::InFlight {
-                    channel, correlation, ..
-                } => {
-                    self.in_flight.remove(&(channel, correlation));
-                    Failure::no_answer(pending.changes)
-                }
+                Stage::InFlight { .. } => Failure::no_answer(pending.changes),
                 Stage::Session => Failure::NoAgent,
                 Stage::Channel if pending.maybe_sent => Failure::no_answer(pending.changes),
                 Stage::Channel => Failure::Expired,
@@ -519,7 +505,7 @@ impl Requester {
                     }
                 }
             }
-            self.fail_waiting(now, &key, Failure::Expired);
+            self.fail_waiting(&key, Failure::Expired);
         }
     }
 
@@ -614,10 +600,10 @@ impl Requester {
         let (changes, maybe_sent, sends) = (pending.changes, pending.maybe_sent, pending.sends);
         self.set_stage(id, if self.up { Stage::Channel } else { Stage::Session });
         if changes && maybe_sent {
-            return self.finish_broken(now, id, Failure::OutcomeUnknown);
+            return self.finish_broken(id, Failure::OutcomeUnknown);
         }
         if sends >= MAX_SENDS {
-            return self.finish_broken(now, id, Failure::no_answer(changes));
+            return self.finish_broken(id, Failure::no_answer(changes));
         }
         if self.up {
             self.route(now, id);
@@ -625,7 +611,7 @@ impl Requester {
     }
 
     /// Ends a broken request (its channel is already gone).
-    fn finish_broken(&mut self, _now: Instant, id: RequestId, failure: Failure) {
+    fn finish_broken(&mut self, id: RequestId, failure: Failure) {
         if self.take(id).is_some() {
             self.done.push_back((id, Err(failure)));
         }
@@ -647,7 +633,7 @@ impl Requester {
     }
 
     /// Ends every request waiting for `key`'s channel (which is gone).
-    fn fail_waiting(&mut self, now: Instant, key: &Key, failure: Failure) {
+    fn fail_waiting(&mut self, key: &Key, failure: Failure) {
         let mut waiting: Vec<RequestId> = self
             .requests
             .iter()
@@ -663,20 +649,13 @@ impl Requester {
             } else {
                 failure
             };
-            let _ = now;
-            self.finish_broken(now, id, failure);
+            self.finish_broken(id, failure);
         }
     }
 
     /// Ends `id` with `result`, releasing its channel.
     fn finish(&mut self, now: Instant, id: RequestId, result: Result<Bytes, Failure>) {
         if let Some(pending) = self.take(id) {
-            if let Stage::InFlight {
-                channel, correlation, ..
-            } = pending.stage
-            {
-                self.in_flight.remove(&(channel, correlation));
-            }
             self.release(now, &pending);
             self.done.push_back((id, result));
         }
@@ -741,7 +720,6 @@ impl Requester {
                 ChannelState::Requested(t) => assert_eq!(self.by_token.get(&t), Some(key)),
                 ChannelState::Opening(id) | ChannelState::Open(id) => assert_eq!(self.by_id.get(&id), Some(key)),
             }
-            assert!(c.id().is_none() || self.by_id.values().filter(|k| *k == key).count() == 1);
         }
         for (flight, id) in &self.in_flight {
             let r = self.requests.get(id).expect("in flight and unknown");

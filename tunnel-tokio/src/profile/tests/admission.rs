@@ -72,7 +72,7 @@ fn an_allowed_request_is_forwarded_and_counted_until_finished() {
     assert_eq!(admitted.pdu, READ);
     assert_eq!(admitted.unit, UnitId(1));
     assert_eq!(admitted.budget, Duration::from_secs(2));
-    assert!(!admitted.changes);
+    assert!(!admitted.request.is_write());
     assert!(a.is_in_service(channel(2), 7));
     assert_eq!(a.in_service(), 1);
     a.finished(channel(2), 7);
