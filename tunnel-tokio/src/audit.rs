@@ -34,6 +34,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use outpost_modbus_core::Request;
+
 /// Refusals from one source logged one by one per window.
 pub const BURST: u32 = 5;
 /// The summary window.
@@ -125,6 +127,23 @@ impl Trail {
         }
         log
     }
+}
+
+/// The addresses a request touches in a table (the written ones for a
+/// read-write), if it touches one.
+pub(crate) fn touched_span(request: &Request<'_>) -> Option<(u16, u16)> {
+    Some(match request {
+        Request::ReadCoils(r) | Request::ReadDiscreteInputs(r) => (r.start(), r.quantity()),
+        Request::ReadHoldingRegisters(r) | Request::ReadInputRegisters(r) => (r.start(), r.quantity()),
+        Request::ReadFifoQueue { address } => (*address, 1),
+        Request::WriteSingleCoil { address, .. }
+        | Request::WriteSingleRegister { address, .. }
+        | Request::MaskWriteRegister { address, .. } => (*address, 1),
+        Request::WriteMultipleCoils(w) => (w.start(), w.quantity()),
+        Request::WriteMultipleRegisters(w) => (w.start(), w.quantity()),
+        Request::ReadWriteMultipleRegisters(rw) => (rw.write.start(), rw.write.quantity()),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -61,5 +61,6 @@ pub mod hub;
 pub mod modbus;
 pub mod profile;
 pub mod secrets;
+pub mod security;
 mod tasks;
 pub mod tls;

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::device::{DeviceRuntime, NoSlot};
 use super::Inner;
+use crate::audit::touched_span;
 use crate::binding::{ChannelMetadata, Outcome};
 use crate::driver::{Command, DriverEvent};
 use crate::modbus::Requests;
@@ -281,23 +282,6 @@ fn audit_allowed(
         kind,
         "request allowed"
     );
-}
-
-/// The addresses a request touches in a table (the written ones for a
-/// read-write), if it touches one.
-fn touched_span(request: &Request<'_>) -> Option<(u16, u16)> {
-    Some(match request {
-        Request::ReadCoils(r) | Request::ReadDiscreteInputs(r) => (r.start(), r.quantity()),
-        Request::ReadHoldingRegisters(r) | Request::ReadInputRegisters(r) => (r.start(), r.quantity()),
-        Request::ReadFifoQueue { address } => (*address, 1),
-        Request::WriteSingleCoil { address, .. }
-        | Request::WriteSingleRegister { address, .. }
-        | Request::MaskWriteRegister { address, .. } => (*address, 1),
-        Request::WriteMultipleCoils(w) => (w.start(), w.quantity()),
-        Request::WriteMultipleRegisters(w) => (w.start(), w.quantity()),
-        Request::ReadWriteMultipleRegisters(rw) => (rw.write.start(), rw.write.quantity()),
-        _ => return None,
-    })
 }
 
 /// Waits for the device's turn within the budget, then asks it.

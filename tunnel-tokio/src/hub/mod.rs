@@ -14,9 +14,9 @@
 
 mod credentials;
 mod gateway;
-mod limits;
+pub(crate) mod limits;
 mod line;
-mod remote;
+pub(crate) mod remote;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::connection::{self, Call, Framing};
 use super::error::ClientError;
 use super::requests::Requests;
+use crate::security::SecureClientTls;
 
 /// Most transactions a TCP client keeps in flight on one connection.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -25,6 +26,7 @@ pub struct ClientBuilder {
     pub(super) max_in_flight: usize,
     pub(super) queue: usize,
     pub(super) rtu_silence: Duration,
+    pub(super) tls: Option<SecureClientTls>,
 }
 
 impl ClientBuilder {
@@ -37,6 +39,7 @@ impl ClientBuilder {
             max_in_flight: 16,
             queue: 64,
             rtu_silence: Duration::from_millis(100),
+            tls: None,
         }
     }
 
@@ -73,6 +76,16 @@ impl ClientBuilder {
     /// serial line's 3.5-character gap, stretched for the TCP hop).
     pub fn rtu_silence(mut self, silence: Duration) -> Self {
         self.rtu_silence = silence;
+        self
+    }
+
+    /// Modbus/TCP Security: each connection is TLS (1.2 or 1.3, AEAD
+    /// suites), the server verified against the CA and name of `tls`, this
+    /// client presenting the certificate (and role) of `tls`. A handshake
+    /// the server refuses fails the request with [`ClientError::Connect`]
+    /// (nothing was sent). Modbus TCP framing only: RTU over TCP ignores it.
+    pub fn tls(mut self, tls: SecureClientTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 

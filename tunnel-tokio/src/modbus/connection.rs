@@ -9,10 +9,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use outpost_modbus_core::client::{Matched, RtuExchange, RtuMatch};
 use outpost_modbus_core::frame::{mbap, rtu};
 use outpost_modbus_core::{Expectation, Transactions, UnitId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio_rustls::TlsConnector;
 use tracing::{debug, warn};
 
 use super::client::{ClientBuilder, MAX_IN_FLIGHT};
@@ -99,8 +100,30 @@ pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>) {
         };
         let _ = stream.set_nodelay(true);
         debug!(address = %config.address, "modbus connected");
-        let outcome = match config.framing {
-            Framing::Tcp => tcp(stream, call, &mut rx, config.max_in_flight.clamp(1, MAX_IN_FLIGHT)).await,
+        let max_in_flight = config.max_in_flight.clamp(1, MAX_IN_FLIGHT);
+        let outcome = match (config.framing, &config.tls) {
+            (Framing::Tcp, Some(tls)) => {
+                let connector = TlsConnector::from(tls.config());
+                let stream = match timeout_at(attempt_end, connector.connect(tls.server_name().clone(), stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        debug!(address = %config.address, error = %e, "modbus/tcp security handshake failed");
+                        call.answer(Err(ClientError::Connect(e)));
+                        continue;
+                    }
+                    Err(_) => {
+                        let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+                        call.answer(Err(ClientError::Connect(e)));
+                        continue;
+                    }
+                };
+                let (rd, wr) = tokio::io::split(stream);
+                tcp(rd, wr, call, &mut rx, max_in_flight).await
+            }
+            (Framing::Tcp, None) => {
+                let (rd, wr) = stream.into_split();
+                tcp(rd, wr, call, &mut rx, max_in_flight).await
+            }
             _ => rtu(stream, call, &mut rx, config.rtu_silence).await,
         };
         match outcome {
@@ -129,8 +152,11 @@ fn lost(e: &io::Error) -> impl Fn() -> ClientError + '_ {
     move || ClientError::ConnectionLost(io::Error::new(e.kind(), e.to_string()))
 }
 
-async fn tcp(stream: TcpStream, first: Call, rx: &mut mpsc::Receiver<Call>, max_in_flight: usize) -> Ended {
-    let (mut rd, mut wr) = stream.into_split();
+async fn tcp<R, W>(mut rd: R, mut wr: W, first: Call, rx: &mut mpsc::Receiver<Call>, max_in_flight: usize) -> Ended
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut tracker: Transactions<Instant, MAX_IN_FLIGHT> = Transactions::new();
     let mut waiters: HashMap<u16, Call> = HashMap::new();
     let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);

@@ -9,7 +9,7 @@ mod client;
 mod connection;
 pub(crate) mod error;
 mod requests;
-mod server;
+pub(crate) mod server;
 
 pub use client::{Client, ClientBuilder, MAX_IN_FLIGHT};
 pub use error::{ClientError, Sent};

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use crate::tasks::accept_loop;
 use bytes::{Buf, BytesMut};
+use outpost_modbus_core::access::Denial;
 use outpost_modbus_core::frame::mbap;
 use outpost_modbus_core::server::{DataModel, Server as Dispatcher};
-use outpost_modbus_core::Transport;
+use outpost_modbus_core::{ExceptionCode, Request, Transport, UnitId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
@@ -59,7 +60,7 @@ impl ServerBuilder {
             let _ = stream.set_nodelay(true);
             let model = Arc::clone(&model);
             connections.spawn(async move {
-                if let Err(e) = serve_connection(stream, model, idle).await {
+                if let Err(e) = serve_connection(stream, model, idle, None).await {
                     debug!(%peer, error = %e, "modbus connection ended");
                 }
             });
@@ -105,9 +106,18 @@ impl Server {
     }
 }
 
+/// Decides, before the model sees it, whether a request may be served;
+/// a refusal is answered with exception 01 (Modbus/TCP Security).
+pub(crate) type Gatekeeper<'a> = &'a (dyn Fn(UnitId, &Request<'_>) -> Result<(), Denial> + Send + Sync);
+
 /// Answers the Modbus TCP requests on one connection until it closes, it
 /// breaks the framing, or it is silent for `idle`.
-pub(crate) async fn serve_connection<M, S>(mut stream: S, model: Arc<Mutex<M>>, idle: Duration) -> io::Result<()>
+pub(crate) async fn serve_connection<M, S>(
+    mut stream: S,
+    model: Arc<Mutex<M>>,
+    idle: Duration,
+    authorize: Option<Gatekeeper<'_>>,
+) -> io::Result<()>
 where
     M: DataModel + Send + ?Sized,
     S: AsyncRead + AsyncWrite + Unpin,
@@ -123,7 +133,19 @@ where
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             };
             let len = frame.len();
-            let answer = {
+            let refused = match (authorize, Request::decode(frame.pdu)) {
+                (Some(authorize), Ok(request)) => authorize(frame.header.unit, &request).is_err(),
+                // Undecodable requests never reach the model: the
+                // dispatcher answers them with their exception.
+                _ => false,
+            };
+            let answer = if refused {
+                // Not authorised: exception 01, the model never sees it.
+                let response = &mut out[mbap::HEADER_LEN..];
+                response[0] = frame.pdu[0] | 0x80;
+                response[1] = ExceptionCode::IllegalFunction.value();
+                Ok(Some(2))
+            } else {
                 let mut model = model.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 dispatcher.handle(&mut *model, frame.header.unit, frame.pdu, &mut out[mbap::HEADER_LEN..])
             };
