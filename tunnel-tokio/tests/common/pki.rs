@@ -48,6 +48,29 @@ impl Ca {
         (vec![cert.der().clone()], key)
     }
 
+    /// An IT client's certificate (subject `CN=name`) carrying `roles`,
+    /// each the DER value of one role extension, with serial `serial`.
+    pub(crate) fn client_with_roles(
+        &self,
+        name: &str,
+        roles: &[Vec<u8>],
+        serial: u64,
+    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        for role in roles {
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(ROLE_OID, role.clone()));
+        }
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        (vec![cert.der().clone()], key)
+    }
+
     /// [`Ca::leaf`], as PEM text: the certificate and its key.
     pub(crate) fn leaf_pem(&self, name: &str, client: bool, serial: u64) -> (String, String) {
         let key = KeyPair::generate().unwrap();
@@ -93,6 +116,22 @@ impl Ca {
         };
         params.signed_by(&self.issuer).unwrap().der().clone()
     }
+}
+
+/// The Modbus/TCP Security role extension.
+pub(crate) const ROLE_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 50316, 802, 1];
+
+/// A role extension's value: a DER UTF8String.
+pub(crate) fn utf8_role(role: &str) -> Vec<u8> {
+    der(0x0C, role.as_bytes())
+}
+
+/// A DER value with `tag` (short lengths only).
+pub(crate) fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    assert!(content.len() < 128);
+    let mut out = vec![tag, content.len() as u8];
+    out.extend_from_slice(content);
+    out
 }
 
 pub(crate) const HUB_NAME: &str = "hub.outpost.test";
