@@ -15,6 +15,7 @@ mod device;
 mod modbus;
 mod profile;
 mod records;
+mod security;
 mod seeds;
 mod spec;
 mod tunnel;
@@ -26,6 +27,7 @@ pub mod targets {
         client, mbap, request_pdu, response_check, response_pdu, roundtrip_modbus, rtu_request, rtu_response, server,
     };
     pub use crate::profile::{admission, device_queue, requester};
+    pub use crate::security::role_certificate;
     pub use crate::tunnel::{agent_session, hub_session, roundtrip_tunnel, tunnel_frame};
 }
 
@@ -54,4 +56,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("requester", targets::requester),
     ("admission", targets::admission),
     ("device_queue", targets::device_queue),
+    ("role_certificate", targets::role_certificate),
 ];

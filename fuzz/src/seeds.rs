@@ -136,6 +136,24 @@ pub fn write_seeds(dir: &Path) {
         write(dir, "binding", name, &bytes);
     }
 
+    // Modbus/TCP Security: role extension values, and a certificate made
+    // by OpenSSL carrying the role "operator".
+    let roles = [
+        ("utf8", hex("00 0c 08 6f70657261746f72")),
+        ("printable", hex("00 13 08 6f70657261746f72")),
+        ("long-form", hex("00 0c 81 02 6f70")),
+    ];
+    for (name, bytes) in roles {
+        write(dir, "role_certificate", name, &bytes);
+    }
+    let cert = include_bytes!("../../tunnel-tokio/src/security/testdata/openssl-role.der");
+    write(
+        dir,
+        "role_certificate",
+        "openssl-cert",
+        &[&[1u8][..], &cert[..]].concat(),
+    );
+
     // The profile's machines: the scenario tests' sequences, as steps.
     for (name, bytes) in profile_seeds() {
         let (target, name) = name.split_once('/').expect("target/name");

@@ -60,11 +60,16 @@ impl It {
 
 async fn secure_gateway(hub: &Hub, builder: GatewayBuilder) -> Gateway {
     let plant = AgentId::new(AGENT).unwrap();
-    hub.gateway(builder.route_all(Route::new(plant, "plc-1"))).await.unwrap()
+    hub.gateway(builder.route_all(Route::new(plant, "plc-1")))
+        .await
+        .unwrap()
 }
 
 fn modbus(addr: SocketAddr, tls: SecureClientTls) -> Client {
-    Client::tcp(addr.to_string()).tls(tls).timeout(Duration::from_secs(5)).build()
+    Client::tcp(addr.to_string())
+        .tls(tls)
+        .timeout(Duration::from_secs(5))
+        .build()
 }
 
 fn is_exception(result: Result<impl std::fmt::Debug, ClientError>, code: ExceptionCode) -> bool {
@@ -75,7 +80,11 @@ fn is_exception(result: Result<impl std::fmt::Debug, ClientError>, code: Excepti
 async fn roles_from_certificates_are_decided_by_the_agents_policy() {
     let it = It::new();
     let (hub, agent) = connected(&it.pki).await;
-    let gateway = secure_gateway(&hub, GatewayBuilder::secure("127.0.0.1:0".parse().unwrap(), it.server_tls(&[]))).await;
+    let gateway = secure_gateway(
+        &hub,
+        GatewayBuilder::secure("127.0.0.1:0".parse().unwrap(), it.server_tls(&[])),
+    )
+    .await;
     let addr = gateway.local_addr();
 
     // operator: writes where the agent's policy lets it (holding 0..=49).
@@ -89,7 +98,11 @@ async fn roles_from_certificates_are_decided_by_the_agents_policy() {
         operator.write_single_register(UNIT, 70, 1).await,
         ExceptionCode::IllegalFunction
     ));
-    assert_eq!(operator.read_holding_registers(UNIT, 70, 1).await.unwrap(), [70], "not written");
+    assert_eq!(
+        operator.read_holding_registers(UNIT, 70, 1).await.unwrap(),
+        [70],
+        "not written"
+    );
 
     // viewer: reads only (holding 0..=9), nothing else.
     let viewer = modbus(addr, it.client("historian", "viewer", 11));
@@ -128,7 +141,10 @@ async fn the_hub_may_pre_filter_with_its_own_copy_of_the_policy() {
         ExceptionCode::IllegalFunction
     ));
     let stats = agent.stats();
-    assert_eq!(stats.denials, 0, "the hub answered; the request never crossed the tunnel");
+    assert_eq!(
+        stats.denials, 0,
+        "the hub answered; the request never crossed the tunnel"
+    );
     assert_eq!(stats.requests, 1);
 }
 
@@ -156,22 +172,38 @@ async fn certificates_without_one_usable_role_or_trust_are_refused_in_tls() {
         ("no role", it.client_of(&it.clients, "no-role", &[], 20)),
         (
             "two roles",
-            it.client_of(&it.clients, "two-roles", &[utf8_role("operator"), utf8_role("viewer")], 21),
+            it.client_of(
+                &it.clients,
+                "two-roles",
+                &[utf8_role("operator"), utf8_role("viewer")],
+                21,
+            ),
         ),
         (
             "a PrintableString role",
             it.client_of(&it.clients, "printable", &[der(0x13, b"operator")], 22),
         ),
-        ("an INTEGER role", it.client_of(&it.clients, "integer", &[der(0x02, &[1])], 23)),
+        (
+            "an INTEGER role",
+            it.client_of(&it.clients, "integer", &[der(0x02, &[1])], 23),
+        ),
         (
             "a UTF8String with trailing bytes",
-            it.client_of(&it.clients, "trailing", &[[utf8_role("operator"), vec![0]].concat()], 24),
+            it.client_of(
+                &it.clients,
+                "trailing",
+                &[[utf8_role("operator"), vec![0]].concat()],
+                24,
+            ),
         ),
         (
             "a role with a space",
             it.client_of(&it.clients, "spaced", &[utf8_role("shift lead")], 25),
         ),
-        ("another CA", it.client_of(&other_ca, "stranger", &[utf8_role("operator")], 10)),
+        (
+            "another CA",
+            it.client_of(&other_ca, "stranger", &[utf8_role("operator")], 10),
+        ),
         ("a revoked certificate", it.client("revoked", "operator", 66)),
     ];
     for (what, tls) in refused {
@@ -181,7 +213,11 @@ async fn certificates_without_one_usable_role_or_trust_are_refused_in_tls() {
             "{what}: {result:?}"
         );
     }
-    assert_eq!(agent.stats().requests, before, "no refused client's request reached the agent");
+    assert_eq!(
+        agent.stats().requests,
+        before,
+        "no refused client's request reached the agent"
+    );
     // The gateway still serves good clients.
     assert_eq!(try_request(addr, it.client("good", "operator", 10)).await.unwrap(), [0]);
 }
@@ -263,9 +299,15 @@ async fn the_secure_server_asks_its_hook_before_the_data_model() {
     ));
     {
         let m = model.lock().unwrap();
-        assert_eq!((m.holding[5], m.holding[70]), (555, 70), "denied writes never reached the model");
+        assert_eq!(
+            (m.holding[5], m.holding[70]),
+            (555, 70),
+            "denied writes never reached the model"
+        );
     }
-    assert!(try_request(addr, it.client_of(&it.clients, "no-role", &[], 20)).await.is_err());
+    assert!(try_request(addr, it.client_of(&it.clients, "no-role", &[], 20))
+        .await
+        .is_err());
     server.abort();
 
     // Any closure can decide: here, by certificate subject.

@@ -155,10 +155,4 @@ impl Handshakes {
         }
         result
     }
-
-    /// Handshakes in progress now.
-    #[cfg(test)]
-    pub(crate) fn in_progress(&self) -> usize {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).gate.in_progress()
-    }
 }

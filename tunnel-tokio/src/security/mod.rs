@@ -45,6 +45,9 @@ mod role;
 mod server;
 mod tls;
 
+#[cfg(test)]
+mod tests;
+
 pub use authorize::{Authorize, ClientIdentity};
 pub use role::{role_from_certificate, role_from_extension_value, CertifiedRole, RoleError, ROLE_OID, ROLE_OID_DER};
 pub use server::{SecureServer, SecureServerBuilder};

@@ -58,7 +58,13 @@ pub fn role_from_extension_value(value: &[u8]) -> Result<Role, RoleError> {
         return Err(RoleError::NotUtf8String);
     }
     let text = object.as_str().map_err(|_| RoleError::NotUtf8String)?;
-    Role::new(text).map_err(|_| RoleError::Unusable(text.chars().take(Role::MAX_LEN + 1).collect()))
+    let role = Role::new(text).map_err(|_| RoleError::Unusable(text.chars().take(Role::MAX_LEN + 1).collect()))?;
+    // DER allows one encoding: a role (at most 64 bytes) has a one-byte
+    // length. The parser also takes a long-form length; DER does not.
+    if value.len() != 2 + text.len() || usize::from(value[1]) != text.len() {
+        return Err(RoleError::NotUtf8String);
+    }
+    Ok(role)
 }
 
 /// The role and subject of a client certificate (DER). Exactly one role
