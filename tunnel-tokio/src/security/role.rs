@@ -15,6 +15,9 @@ pub const ROLE_OID: &str = "1.3.6.1.4.1.50316.802.1";
 /// length): 1.3 is 0x2B, 50316 and 802 take three and two base-128 bytes.
 pub const ROLE_OID_DER: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x83, 0x89, 0x0C, 0x86, 0x22, 0x01];
 
+/// The DER tag of a UTF8String (universal, primitive, 12).
+const UTF8_STRING: u8 = 0x0C;
+
 /// Why a client certificate names no usable role. The client is refused
 /// during the TLS handshake.
 #[non_exhaustive]
@@ -59,9 +62,10 @@ pub fn role_from_extension_value(value: &[u8]) -> Result<Role, RoleError> {
     }
     let text = object.as_str().map_err(|_| RoleError::NotUtf8String)?;
     let role = Role::new(text).map_err(|_| RoleError::Unusable(text.chars().take(Role::MAX_LEN + 1).collect()))?;
-    // DER allows one encoding: a role (at most 64 bytes) has a one-byte
-    // length. The parser also takes a long-form length; DER does not.
-    if value.len() != 2 + text.len() || usize::from(value[1]) != text.len() {
+    // DER allows one encoding: the universal tag 12 and, for a role (at
+    // most 64 bytes), a one-byte length. The parser also takes tag 12 of
+    // another class and a long-form length; DER does not.
+    if value.len() != 2 + text.len() || value[0] != UTF8_STRING || usize::from(value[1]) != text.len() {
         return Err(RoleError::NotUtf8String);
     }
     Ok(role)

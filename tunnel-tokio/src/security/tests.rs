@@ -48,6 +48,8 @@ fn anything_but_exactly_one_usable_role_is_refused() {
         vec![0x13, 2, b'o', b'p'], // PrintableString
         vec![0x16, 2, b'o', b'p'], // IA5String
         vec![0x02, 1, 1],          // INTEGER
+        vec![0x4C, 2, b'o', b'p'], // [APPLICATION 12]
+        vec![0x8C, 2, b'o', b'p'], // [12], context-specific
         vec![0x0C, 3, b'o', b'p'], // length past the end
         vec![0x0C, 1, 0xFF],       // not UTF-8
         [der_utf8("op"), vec![0]].concat(),
