@@ -13,8 +13,14 @@
 //! | `agent.revoked` | warn | hub | `agent`, `peer`, `reason` |
 //! | `hub.reloaded` | info | hub | `closed` |
 //! | `credentials.reloaded` | info | hub | `path` |
-//! | `gateway.listening` | info | hub | `address`, `role` |
+//! | `gateway.listening` | info | hub | `address`, `role`, `security` |
+//! | `gateway.accepted` | info | hub (secure gateway) | `gateway`, `peer`, `role`, `subject` |
+//! | `gateway.rejected` | warn | hub (secure gateway) | `gateway`, `peer`, `reason` (TLS, or the certificate's role) |
 //! | `gateway.refused` | warn | hub | `gateway`, `peer`, `role`, `unit`, `function`, `exception`, `reason` |
+//! | `request.denied` | warn | hub (gateway policy), secure server | `peer`, `role`, `principal`, `unit`, `function`, `start`, `quantity`, `rule`, `exception` |
+//! | `secure.listening` | info | secure server | `address` |
+//! | `secure.accepted` | info | secure server | `peer`, `role`, `subject` |
+//! | `secure.rejected` | warn | secure server | `peer`, `reason` |
 //! | `session.established` | info | agent | `agent`, `hub` |
 //! | `policy.loaded` | info | agent | `agent`, `devices`, `roles` |
 //! | `channel.refused` | warn | agent | `agent`, `channel`, `device`, `reason` |

@@ -9,9 +9,13 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use common::deploy::*;
-use common::pki::Pki;
+use common::pki::{utf8_role, Ca, Pki, HUB_NAME};
+use outpost_tunnel_proto::AgentId;
 use outpost_tunnel_tokio::binding::{Principal, Role};
+use outpost_tunnel_tokio::hub::{GatewayBuilder, Route};
+use outpost_tunnel_tokio::modbus::Client;
 use outpost_tunnel_tokio::modbus::{ClientError, Requests};
+use outpost_tunnel_tokio::security::{SecureClientTls, SecureServerTls};
 use tokio::io::AsyncWriteExt;
 use tracing::field::{Field, Visit};
 use tracing::span;
@@ -147,4 +151,67 @@ async fn writes_and_denials_are_audited_and_junk_is_summarised() {
         logged <= outpost_tunnel_tokio::audit::BURST as usize,
         "{logged} lines for 40 rejections"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secure_gateways_clients_are_named_by_their_certificates() {
+    let _ = trail();
+    let pki = Pki::new();
+    let (hub, _agent) = connected(&pki).await;
+    let clients = Ca::new("Outpost test IT client CA");
+    let (chain, key) = pki.hub_ca.leaf(HUB_NAME, false, 2);
+    let tls = SecureServerTls::new(chain, key, &[clients.der()], Vec::new()).unwrap();
+    let gateway = hub
+        .gateway(
+            GatewayBuilder::secure("127.0.0.1:0".parse().unwrap(), tls)
+                .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1")),
+        )
+        .await
+        .unwrap();
+    let client = |name: &str, roles: &[Vec<u8>], serial: u64| {
+        let (chain, key) = clients.client_with_roles(name, roles, serial);
+        let tls = SecureClientTls::new(chain, key, &[pki.hub_ca.der()], HUB_NAME).unwrap();
+        Client::tcp(gateway.local_addr().to_string()).tls(tls).build()
+    };
+
+    let viewer = client("auditor", &[utf8_role("viewer")], 5);
+    let e = viewer.write_single_register(UNIT, 7, 1).await.unwrap_err();
+    assert!(matches!(e, ClientError::Exception(c) if c.value() == 1), "{e}");
+    let accepted = events("gateway.accepted", "subject", "CN=auditor");
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    assert_eq!(accepted[0].get("role").map(String::as_str), Some("viewer"));
+    // The agent's decision names the certificate's role and subject, and
+    // what the request asked for.
+    let denied = events("request.denied", "principal", "CN=auditor");
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    for (field, value) in [
+        ("role", "viewer"),
+        ("unit", "1"),
+        ("function", "Some(6)"),
+        ("start", "7"),
+        ("quantity", "1"),
+    ] {
+        assert_eq!(
+            denied[0].get(field).map(String::as_str),
+            Some(value),
+            "{field} in {:?}",
+            denied[0]
+        );
+    }
+    assert!(denied[0].get("rule").is_some());
+
+    // A certificate without a role: refused in TLS, and the trail says why.
+    let before = events("gateway.rejected", "event", "gateway.rejected").len();
+    assert!(client("no-role", &[], 6)
+        .read_holding_registers(UNIT, 0, 1)
+        .await
+        .is_err());
+    let rejected = events("gateway.rejected", "event", "gateway.rejected");
+    assert_eq!(rejected.len(), before + 1, "{rejected:?}");
+    let reason = rejected
+        .last()
+        .and_then(|r| r.get("reason"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(reason.contains("role"), "{reason}");
 }

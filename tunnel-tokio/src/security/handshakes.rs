@@ -16,7 +16,7 @@ use tokio::task::AbortHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::role::{role_from_certificate, CertifiedRole};
+use super::role::{role_from_certificate, CertifiedRole, RoleError};
 use crate::hub::limits::{Admit, Gate, GateConfig, Ticket};
 
 /// Limits on TLS handshakes in progress.
@@ -133,7 +133,7 @@ impl Handshakes {
         .await
         {
             Err(_) => Err("TLS handshake timed out".to_owned()),
-            Ok(Err(e)) => Err(format!("TLS: {e}")),
+            Ok(Err(e)) => Err(tls_failure(&e)),
             Ok(Ok(tls)) => {
                 // The verifier has checked the chain and the role already.
                 let role = tls
@@ -154,5 +154,22 @@ impl Handshakes {
             state.gate.failed_anonymous(Instant::now(), source);
         }
         result
+    }
+}
+
+/// A failed handshake in words: the role rule it broke, if that is why.
+fn tls_failure(e: &std::io::Error) -> String {
+    let role = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|tls| match tls {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                other.0.downcast_ref::<RoleError>()
+            }
+            _ => None,
+        });
+    match role {
+        Some(role) => format!("client certificate refused: {role}"),
+        None => format!("TLS: {e}"),
     }
 }
