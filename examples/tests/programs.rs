@@ -1,6 +1,7 @@
 //! The deployment programs, run as a user runs them: certificates from
 //! `outpost-certs`, a simulated device, `outpost-hub` and `outpost-agent`
-//! with TOML files, and a Modbus TCP client reading through the hub's gateway.
+//! with TOML files, and Modbus clients reading through the hub's gateways
+//! (plain, and Modbus/TCP Security with a certificate carrying a role).
 
 mod common;
 
@@ -10,8 +11,9 @@ use std::time::Duration;
 
 use common::Program;
 
-use outpost_modbus_core::UnitId;
+use outpost_modbus_core::{ExceptionCode, UnitId};
 use outpost_tunnel_tokio::modbus::{Client, ClientError, Requests};
+use outpost_tunnel_tokio::security::SecureClientTls;
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
@@ -30,6 +32,13 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
         .status()
         .unwrap();
     assert!(status.success());
+    // An IT client certificate for the secure gateway, with a role.
+    let status = Command::new(env!("CARGO_BIN_EXE_outpost-certs"))
+        .args(["client", certs.to_str().unwrap(), "historian", "--role", "viewer"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
     // Secrets at rest: keys, the secret and the credentials are the owner's only.
     #[cfg(unix)]
     {
@@ -42,6 +51,8 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
             "plant-7.site-a.key",
             "plant-7.site-a.secret",
             "credentials.toml",
+            "client-ca.key",
+            "clients/historian.key",
         ] {
             assert_eq!(mode(name), 0o600, "{name}");
         }
@@ -60,12 +71,15 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
         &sample("hub.toml")
             .replace("127.0.0.1:7443", "127.0.0.1:0")
             .replace("127.0.0.1:5020", "127.0.0.1:0")
+            .replace("127.0.0.1:8020", "127.0.0.1:0")
             .replace("plant-7", id),
     );
     let hub_toml = dir.join("hub.toml");
     let hub = Program::start(env!("CARGO_BIN_EXE_outpost-hub"), &[hub_toml.to_str().unwrap()]);
     let hub_addr = hub.wait_for("outpost-hub listening for agents on");
     let gateway = hub.wait_for("outpost-hub gateway for role scada on");
+    let secure_gateway = hub.wait_for("outpost-hub modbus/tcp security gateway on");
+    let secure_gateway = secure_gateway.split(' ').next().unwrap().to_owned();
 
     write(
         &dir,
@@ -90,6 +104,29 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
     // The sample policy lets scada write registers 10..19 only.
     let err = scada.write_single_register(UnitId(1), 30, 1).await.unwrap_err();
     assert!(matches!(err, ClientError::Exception(_)), "{err}");
+
+    // The secure gateway: the historian's certificate says "viewer", and
+    // the agent's sample policy lets viewers read only (exception 01 else).
+    let tls = SecureClientTls::from_pem_files(
+        &certs.join("clients/historian.pem"),
+        &certs.join("clients/historian.key"),
+        &certs.join("hub-ca.pem"),
+        "hub.example",
+    )
+    .unwrap();
+    let historian = Client::tcp(secure_gateway)
+        .tls(tls)
+        .timeout(Duration::from_secs(3))
+        .build();
+    assert_eq!(
+        historian.read_holding_registers(UnitId(1), 10, 3).await.unwrap(),
+        [10, 11, 1200]
+    );
+    let err = historian.write_single_register(UnitId(1), 12, 1).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Exception(ExceptionCode::IllegalFunction)),
+        "{err}"
+    );
 
     // Revoking the agent writes a CRL naming its certificate and marks it
     // revoked in the credentials; SIGHUP makes the running hub reload them:

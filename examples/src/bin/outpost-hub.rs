@@ -10,10 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use outpost_examples::{config_arg, init_logging, load, relative};
+use outpost_modbus_core::access::Policy;
 use outpost_modbus_core::UnitId;
 use outpost_tunnel_proto::AgentId;
 use outpost_tunnel_tokio::binding::Role;
 use outpost_tunnel_tokio::hub::{FileCredentials, GatewayBuilder, Hub, Route};
+use outpost_tunnel_tokio::security::SecureServerTls;
 use outpost_tunnel_tokio::tls::HubTls;
 
 #[derive(serde::Deserialize)]
@@ -22,8 +24,12 @@ struct Config {
     listen: SocketAddr,
     credentials: PathBuf,
     tls: Tls,
+    /// Plain Modbus TCP gateways: off unless listed; each acts as one role.
     #[serde(default)]
     gateway: Vec<Gateway>,
+    /// Modbus/TCP Security gateways: each client acts as its certificate's role.
+    #[serde(default)]
+    secure_gateway: Vec<SecureGateway>,
 }
 
 #[derive(serde::Deserialize)]
@@ -44,6 +50,25 @@ struct Gateway {
     default: Option<Target>,
     #[serde(default)]
     routes: Vec<UnitRoute>,
+    /// The hub's copy of the policy, to refuse early (optional).
+    policy: Option<Policy>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecureGateway {
+    listen: SocketAddr,
+    /// The gateway's certificate and key (the clients verify it).
+    cert: PathBuf,
+    key: PathBuf,
+    /// The CA the clients' certificates must chain to, and its CRLs.
+    client_ca: PathBuf,
+    crl: Option<PathBuf>,
+    default: Option<Target>,
+    #[serde(default)]
+    routes: Vec<UnitRoute>,
+    /// The hub's copy of the policy, to refuse early (optional).
+    policy: Option<Policy>,
 }
 
 #[derive(serde::Deserialize)]
@@ -61,6 +86,25 @@ struct UnitRoute {
     agent: String,
     target: String,
     device_unit: Option<u8>,
+}
+
+/// Adds a gateway's routes and policy to its settings.
+fn routed(
+    mut builder: GatewayBuilder,
+    default: &Option<Target>,
+    routes: &[UnitRoute],
+    policy: &Option<Policy>,
+) -> Result<GatewayBuilder, Box<dyn std::error::Error>> {
+    if let Some(t) = default {
+        builder = builder.route_all(route(&t.agent, &t.target, t.device_unit)?);
+    }
+    for r in routes {
+        builder = builder.route_unit(UnitId(r.unit), route(&r.agent, &r.target, r.device_unit)?);
+    }
+    if let Some(policy) = policy {
+        builder = builder.policy(policy.clone());
+    }
+    Ok(builder)
 }
 
 fn route(agent: &str, target: &str, unit: Option<u8>) -> Result<Route, Box<dyn std::error::Error>> {
@@ -95,15 +139,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("outpost-hub listening for agents on {}", hub.local_addr());
     let mut gateways = Vec::new();
     for g in &config.gateway {
-        let mut builder = GatewayBuilder::new(g.listen, Role::new(&g.role)?);
-        if let Some(t) = &g.default {
-            builder = builder.route_all(route(&t.agent, &t.target, t.device_unit)?);
-        }
-        for r in &g.routes {
-            builder = builder.route_unit(UnitId(r.unit), route(&r.agent, &r.target, r.device_unit)?);
-        }
-        let gateway = hub.gateway(builder).await?;
+        let builder = GatewayBuilder::new(g.listen, Role::new(&g.role)?);
+        let gateway = hub.gateway(routed(builder, &g.default, &g.routes, &g.policy)?).await?;
         println!("outpost-hub gateway for role {} on {}", g.role, gateway.local_addr());
+        gateways.push(gateway);
+    }
+    for g in &config.secure_gateway {
+        let tls = SecureServerTls::from_pem_files(
+            &at(&g.cert),
+            &at(&g.key),
+            &at(&g.client_ca),
+            g.crl.as_ref().map(at).as_deref(),
+        )?;
+        let builder = GatewayBuilder::secure(g.listen, tls);
+        let gateway = hub.gateway(routed(builder, &g.default, &g.routes, &g.policy)?).await?;
+        println!(
+            "outpost-hub modbus/tcp security gateway on {} (roles from client certificates)",
+            gateway.local_addr()
+        );
         gateways.push(gateway);
     }
     let mut events = hub.events();
