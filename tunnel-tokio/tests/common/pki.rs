@@ -56,6 +56,18 @@ impl Ca {
         roles: &[Vec<u8>],
         serial: u64,
     ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let (cert, key) = self.client_cert(name, roles, serial);
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        (vec![cert.der().clone()], key)
+    }
+
+    /// [`Ca::client_with_roles`], as PEM text: the certificate and its key.
+    pub(crate) fn client_with_roles_pem(&self, name: &str, roles: &[Vec<u8>], serial: u64) -> (String, String) {
+        let (cert, key) = self.client_cert(name, roles, serial);
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn client_cert(&self, name: &str, roles: &[Vec<u8>], serial: u64) -> (rcgen::Certificate, KeyPair) {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
@@ -66,9 +78,7 @@ impl Ca {
                 .custom_extensions
                 .push(rcgen::CustomExtension::from_oid_content(ROLE_OID, role.clone()));
         }
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        (vec![cert.der().clone()], key)
+        (params.signed_by(&key, &self.issuer).unwrap(), key)
     }
 
     /// [`Ca::leaf`], as PEM text: the certificate and its key.

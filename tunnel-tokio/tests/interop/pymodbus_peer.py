@@ -5,12 +5,18 @@ device PORTFILE: a Modbus TCP server on 127.0.0.1 (an ephemeral port, written
     holds i, input register i holds 1000 + i, discrete input i is i % 3 == 0.
 client PORT: a Modbus TCP client of 127.0.0.1:PORT (the hub's gateway) that
     reads and writes every table and checks a policy denial; prints OK.
+tls-client PORT CERT KEY CA: a Modbus/TCP Security client (pymodbus's
+    AsyncModbusTlsClient) of 127.0.0.1:PORT (the hub's secure gateway), whose
+    certificate CERT carries the role "operator"; it verifies the gateway
+    against CA, reads and writes, and checks that a write the agent's policy
+    denies gets exception 01; prints OK.
 """
 
 import asyncio
+import ssl
 import sys
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusTcpClient, AsyncModbusTlsClient
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusTcpServer
 
@@ -74,9 +80,45 @@ async def client(port):
     print("OK")
 
 
+async def tls_client(port, cert, key, ca):
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    c = AsyncModbusTlsClient("127.0.0.1", port=port, sslctx=ctx, timeout=5, retries=0)
+    check(await c.connect(), "TLS connect")
+    r = await c.read_holding_registers(10, count=3, device_id=1)
+    check(not r.isError() and r.registers == [10, 11, 12], f"read holding {r}")
+    r = await c.write_register(5, 555, device_id=1)
+    check(not r.isError(), f"write register {r}")
+    r = await c.write_coils(2, [True, True], device_id=1)
+    check(not r.isError(), f"write coils {r}")
+    r = await c.read_coils(1, count=3, device_id=1)
+    check(not r.isError() and r.bits[:3] == [False, True, True], f"read coils {r}")
+    r = await c.read_holding_registers(4, count=3, device_id=1)
+    check(not r.isError() and r.registers == [4, 555, 6], f"read back {r}")
+    # Past the operator's write span: Modbus/TCP Security answers 01.
+    r = await c.write_register(70, 1, device_id=1)
+    check(r.isError() and r.exception_code == 1, f"denied write {r}")
+    c.close()
+    # TLS 1.2 too (the specification's minimum), with an ECDHE AEAD suite.
+    ctx12 = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx12.load_cert_chain(cert, key)
+    c = AsyncModbusTlsClient("127.0.0.1", port=port, sslctx=ctx12, timeout=5, retries=0)
+    check(await c.connect(), "TLS 1.2 connect")
+    r = await c.read_holding_registers(5, count=1, device_id=1)
+    check(not r.isError() and r.registers == [555], f"read over TLS 1.2 {r}")
+    version = c.ctx.transport.get_extra_info("ssl_object").version() if c.ctx.transport else "?"
+    check(version == "TLSv1.2", f"negotiated {version}")
+    c.close()
+    print("OK")
+
+
 if __name__ == "__main__":
     mode, arg = sys.argv[1], sys.argv[2]
     if mode == "device":
         asyncio.run(device(arg))
+    elif mode == "tls-client":
+        asyncio.run(tls_client(int(arg), *sys.argv[3:6]))
     else:
         asyncio.run(client(int(arg)))
