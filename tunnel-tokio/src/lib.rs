@@ -11,12 +11,13 @@
 //! | module | holds |
 //! |---|---|
 //! | [`agent`] | [`agent::Agent`]: dials the hub, listens on nothing, serves devices under its policy |
-//! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), the Modbus TCP [`hub::Gateway`] |
+//! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), Modbus TCP and Modbus/TCP Security [`hub::Gateway`]s |
 //! | [`modbus`] | async [`modbus::Client`] (TCP, RTU over TCP) and [`modbus::Server`]; the [`modbus::Requests`] trait |
 //! | [`audit`] | the audit trail's events and their stable fields |
 //! | [`binding`] | the Modbus application profile of the tunnel (`modbus/1`), pure encode and decode |
 //! | [`profile`] | the profile's rules as sans-IO machines: the hub's [`profile::Requester`], the agent's [`profile::Admission`] and [`profile::DeviceQueue`], one failure table |
 //! | [`secrets`] | files that hold secrets are readable by their owner only |
+//! | [`security`] | Modbus/TCP Security: TLS settings, the role from a client certificate, the [`security::SecureServer`] and its [`security::Authorize`] hook |
 //! | [`tls`] | rustls configurations, PEM loading, the agent id from a certificate, channel binding |
 //!
 //! The whole system in one process: `cargo run -p outpost-examples --example demo`.

@@ -198,7 +198,7 @@ async fn a_secure_gateways_clients_are_named_by_their_certificates() {
             denied[0]
         );
     }
-    assert!(denied[0].get("rule").is_some());
+    assert!(denied[0].contains_key("rule"));
 
     // A certificate without a role: refused in TLS, and the trail says why.
     let before = events("gateway.rejected", "event", "gateway.rejected").len();
