@@ -102,7 +102,8 @@ pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
         .map_err(pem_error(path))
 }
 
-fn roots(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
+/// A root store of `cas`; an empty list is refused.
+pub(crate) fn roots(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for ca in cas {
         store.add(ca.clone())?;
@@ -111,6 +112,27 @@ fn roots(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
         return Err(TlsError::Empty("CA list".into()));
     }
     Ok(store)
+}
+
+/// A verifier of client certificates chained to `cas`, checked against
+/// `crls` (an expired CRL refused unless `expired` allows it).
+pub(crate) fn client_verifier(
+    provider: &Arc<CryptoProvider>,
+    cas: &[CertificateDer<'static>],
+    crls: Vec<CertificateRevocationListDer<'static>>,
+    expired: ExpiredCrl,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(cas)?), Arc::clone(provider)).with_crls(crls);
+    if expired == ExpiredCrl::Refuse {
+        builder = builder.enforce_revocation_expiration();
+    }
+    builder.build().map_err(|e| TlsError::Verifier(e.to_string()))
+}
+
+/// Every CRL in the file `crl` names, or none.
+pub(crate) fn load_optional_crls(crl: Option<&Path>) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    crl.map_or_else(|| Ok(Vec::new()), load_crls)
 }
 
 /// What a hub does with a CRL past its next-update time.
@@ -154,13 +176,7 @@ impl HubTls {
         expired: ExpiredCrl,
     ) -> Result<Self, TlsError> {
         let provider = provider();
-        let mut builder =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots(agent_ca)?), Arc::clone(&provider))
-                .with_crls(crls);
-        if expired == ExpiredCrl::Refuse {
-            builder = builder.enforce_revocation_expiration();
-        }
-        let verifier = builder.build().map_err(|e| TlsError::Verifier(e.to_string()))?;
+        let verifier = client_verifier(&provider, agent_ca, crls, expired)?;
         let config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(Arc::clone(&verifier))
@@ -182,10 +198,7 @@ impl HubTls {
 
     /// Builds the configuration from PEM files; `crl` may name a file of CRLs.
     pub fn from_pem_files(cert: &Path, key: &Path, agent_ca: &Path, crl: Option<&Path>) -> Result<Self, TlsError> {
-        let crls = match crl {
-            Some(path) => load_crls(path)?,
-            None => Vec::new(),
-        };
+        let crls = load_optional_crls(crl)?;
         Self::new(load_certs(cert)?, load_key(key)?, &load_certs(agent_ca)?, crls)
     }
 

@@ -10,14 +10,13 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::WebPkiClientVerifier;
 use rustls::{
-    CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore,
-    ServerConfig, SignatureScheme, SupportedCipherSuite,
+    CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError, ServerConfig,
+    SignatureScheme, SupportedCipherSuite,
 };
 
 use super::role::role_from_certificate;
-use crate::tls::{load_certs, load_crls, load_key, provider, ExpiredCrl, TlsError};
+use crate::tls::{client_verifier, load_certs, load_key, load_optional_crls, provider, roots, ExpiredCrl, TlsError};
 
 /// The protocol versions Modbus/TCP Security allows (1.2 or later).
 static VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
@@ -46,17 +45,6 @@ pub fn aead_provider() -> Arc<CryptoProvider> {
     let mut provider = Arc::unwrap_or_clone(provider());
     provider.cipher_suites.retain(is_aead);
     Arc::new(provider)
-}
-
-fn roots(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
-    let mut store = RootCertStore::empty();
-    for ca in cas {
-        store.add(ca.clone())?;
-    }
-    if store.is_empty() {
-        return Err(TlsError::Empty("CA list".into()));
-    }
-    Ok(store)
 }
 
 /// Verifies a client's chain (CA, CRLs, validity), then requires exactly
@@ -144,13 +132,7 @@ impl SecureServerTls {
         expired: ExpiredCrl,
     ) -> Result<Self, TlsError> {
         let provider = aead_provider();
-        let mut builder =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots(client_ca)?), Arc::clone(&provider))
-                .with_crls(crls);
-        if expired == ExpiredCrl::Refuse {
-            builder = builder.enforce_revocation_expiration();
-        }
-        let inner = builder.build().map_err(|e| TlsError::Verifier(e.to_string()))?;
+        let inner = client_verifier(&provider, client_ca, crls, expired)?;
         let config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(VERSIONS)?
             .with_client_cert_verifier(Arc::new(RoleVerifier { inner }))
@@ -162,10 +144,7 @@ impl SecureServerTls {
 
     /// Builds the configuration from PEM files; `crl` may name a file of CRLs.
     pub fn from_pem_files(cert: &Path, key: &Path, client_ca: &Path, crl: Option<&Path>) -> Result<Self, TlsError> {
-        let crls = match crl {
-            Some(path) => load_crls(path)?,
-            None => Vec::new(),
-        };
+        let crls = load_optional_crls(crl)?;
         Self::new(load_certs(cert)?, load_key(key)?, &load_certs(client_ca)?, crls)
     }
 
