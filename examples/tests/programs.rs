@@ -139,6 +139,14 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
     assert!(status.success());
     let credentials = std::fs::read_to_string(certs.join("credentials.toml")).unwrap();
     assert!(credentials.contains("revoked = true"), "{credentials}");
+    // The historian's certificate too, in the IT client CA's CRL: the same
+    // reload closes its connection to the secure gateway.
+    let status = Command::new(env!("CARGO_BIN_EXE_outpost-certs"))
+        .args(["revoke-client", certs.to_str().unwrap(), "historian"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
     let status = Command::new("kill")
         .args(["-HUP", &hub.child.id().to_string()])
         .status()
@@ -146,6 +154,9 @@ async fn certs_sim_hub_and_agent_from_their_config_files() {
     assert!(status.success());
     let closed = hub.wait_for("outpost-hub reloaded; sessions closed:");
     assert!(closed.contains(id), "{closed}");
+    let secure_closed = hub.wait_for("outpost-hub secure gateway");
+    assert!(secure_closed.contains("clients closed: [127.0.0.1:"), "{secure_closed}");
+    assert!(historian.read_holding_registers(UnitId(1), 10, 1).await.is_err());
     let revoked = hub.wait_for("outpost-hub event: Revoked");
     assert!(revoked.contains(id), "{revoked}");
     let rejected = hub.wait_for("outpost-hub event: Rejected");

@@ -16,6 +16,8 @@
 //! | `gateway.listening` | info | hub | `address`, `role`, `security` |
 //! | `gateway.accepted` | info | hub (secure gateway) | `gateway`, `peer`, `role`, `subject` |
 //! | `gateway.rejected` | warn | hub (secure gateway) | `gateway`, `peer`, `reason` (TLS, or the certificate's role) |
+//! | `gateway.revoked` | warn | hub (secure gateway) | `gateway`, `peer`, `reason` (a reload found its certificate no longer verifies) |
+//! | `gateway.reloaded` | info | hub (secure gateway) | `gateway`, `closed` |
 //! | `gateway.refused` | warn | hub | `gateway`, `peer`, `role`, `unit`, `function`, `exception`, `reason` |
 //! | `request.denied` | warn | hub (gateway policy), secure server | `peer`, `role`, `principal`, `unit`, `function`, `start`, `quantity`, `rule`, `exception` |
 //! | `secure.listening` | info | secure server | `address` |

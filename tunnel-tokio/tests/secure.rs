@@ -331,3 +331,38 @@ async fn the_secure_server_asks_its_hook_before_the_data_model() {
     ));
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reload_closes_revoked_clients_and_keeps_the_others() {
+    let it = It::new();
+    let (hub, _agent) = connected(&it.pki).await;
+    let gateway = secure_gateway(
+        &hub,
+        GatewayBuilder::secure("127.0.0.1:0".parse().unwrap(), it.server_tls(&[])),
+    )
+    .await;
+    let addr = gateway.local_addr();
+    let keeper = modbus(addr, it.client("keeper", "operator", 10));
+    let leaver = modbus(addr, it.client("leaver", "operator", 11));
+    assert_eq!(keeper.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
+    assert_eq!(leaver.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
+
+    // The client CA's new CRL revokes serial 11.
+    let closed = gateway.reload(it.server_tls(&[11]));
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(keeper.read_holding_registers(UNIT, 2, 1).await.unwrap(), [2]);
+    assert!(
+        leaver.read_holding_registers(UNIT, 2, 1).await.is_err(),
+        "closed, and refused on reconnect"
+    );
+    assert!(try_request(addr, it.client("leaver", "operator", 11)).await.is_err());
+    // A plain gateway has nothing to reload.
+    let plain = hub
+        .gateway(GatewayBuilder::new(
+            "127.0.0.1:0".parse().unwrap(),
+            outpost_tunnel_tokio::binding::Role::new("operator").unwrap(),
+        ))
+        .await
+        .unwrap();
+    assert!(plain.reload(it.server_tls(&[])).is_empty());
+}

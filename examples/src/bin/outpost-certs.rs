@@ -231,7 +231,7 @@ fn revoke_client(dir: &Path, name: &str) -> Result<()> {
     )?;
     write_public(&dir.join("client-ca.crl.pem"), &crl)?;
     write_public(&dir.join("issued.toml"), &toml::to_string(&issued)?)?;
-    println!("revoked client {name} (certificate serial {serial}); restart the hub's secure gateway to apply");
+    println!("revoked client {name} (certificate serial {serial}); reload the hub (SIGHUP) to close its connections");
     Ok(())
 }
 

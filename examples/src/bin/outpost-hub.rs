@@ -1,5 +1,7 @@
-//! The hub: accepts agents, and runs the Modbus TCP gateways its
-//! configuration lists. See `config/hub.toml`.
+//! The hub: accepts agents, and runs the Modbus TCP and Modbus/TCP
+//! Security gateways its configuration lists. See `config/hub.toml`.
+//! SIGHUP reloads the credentials, the TLS files and CRLs (of agents and of
+//! secure gateways' clients).
 //!
 //! ```sh
 //! cargo run -p outpost-examples --bin outpost-hub -- examples/config/hub.toml
@@ -144,20 +146,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("outpost-hub gateway for role {} on {}", g.role, gateway.local_addr());
         gateways.push(gateway);
     }
-    for g in &config.secure_gateway {
-        let tls = SecureServerTls::from_pem_files(
+    let secure_tls = |g: &SecureGateway| {
+        SecureServerTls::from_pem_files(
             &at(&g.cert),
             &at(&g.key),
             &at(&g.client_ca),
             g.crl.as_ref().map(at).as_deref(),
-        )?;
+        )
+    };
+    let mut secure = Vec::new();
+    for g in &config.secure_gateway {
+        let tls = secure_tls(g)?;
         let builder = GatewayBuilder::secure(g.listen, tls);
         let gateway = hub.gateway(routed(builder, &g.default, &g.routes, &g.policy)?).await?;
         println!(
             "outpost-hub modbus/tcp security gateway on {} (roles from client certificates)",
             gateway.local_addr()
         );
-        gateways.push(gateway);
+        secure.push((gateway, g));
     }
     let mut events = hub.events();
     // SIGHUP reloads the credentials and the TLS files (CA, CRL): revoked
@@ -184,6 +190,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let closed = hub.reload(tls);
                 println!("outpost-hub reloaded; sessions closed: {closed:?}");
+                // Secure gateways: new client CA and CRL; revoked clients closed.
+                for (gateway, g) in &secure {
+                    match secure_tls(g) {
+                        Ok(tls) => {
+                            let closed = gateway.reload(tls);
+                            println!("outpost-hub secure gateway {} reloaded; clients closed: {closed:?}", gateway.local_addr());
+                        }
+                        Err(e) => tracing::error!(error = %e, gateway = %gateway.local_addr(), "reload: secure gateway TLS kept as it was"),
+                    }
+                }
             }
             _ = tokio::signal::ctrl_c() => break,
         }

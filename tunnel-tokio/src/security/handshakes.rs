@@ -7,16 +7,17 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use rustls::ServerConfig;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::AbortHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::role::{role_from_certificate, CertifiedRole, RoleError};
+use super::tls::SecureServerTls;
 use crate::hub::limits::{Admit, Gate, GateConfig, Ticket};
 
 /// Limits on TLS handshakes in progress.
@@ -53,7 +54,9 @@ struct State {
 #[derive(Debug, Clone)]
 pub(crate) struct Handshakes {
     state: Arc<Mutex<State>>,
-    config: Arc<ServerConfig>,
+    /// Swapped by a reload; each handshake takes the one current at its
+    /// start, and is checked again by a newer one current at its end.
+    tls: Arc<RwLock<SecureServerTls>>,
     timeout: Duration,
 }
 
@@ -74,7 +77,7 @@ impl Drop for Place {
 }
 
 impl Handshakes {
-    pub(crate) fn new(config: Arc<ServerConfig>, limits: HandshakeLimits) -> Self {
+    pub(crate) fn new(tls: SecureServerTls, limits: HandshakeLimits) -> Self {
         let gate = Gate::new(GateConfig {
             max_handshakes: limits.max,
             per_source: limits.per_source,
@@ -86,7 +89,7 @@ impl Handshakes {
                 gate,
                 tasks: HashMap::new(),
             })),
-            config,
+            tls: Arc::new(RwLock::new(tls)),
             timeout: limits.timeout,
         }
     }
@@ -119,31 +122,61 @@ impl Handshakes {
         Ok(task)
     }
 
+    /// The TLS settings new handshakes use.
+    fn current(&self) -> SecureServerTls {
+        self.tls.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// New handshakes use `tls` from now on; one in progress is checked
+    /// against it when it ends.
+    pub(crate) fn set_tls(&self, tls: SecureServerTls) {
+        *self.tls.write().unwrap_or_else(|p| p.into_inner()) = tls;
+    }
+
     /// Runs the TLS handshake of the connection holding `place`, within
-    /// the deadline, and reads the client's role. The place is given back
-    /// either way; a failure counts against the source address.
-    pub(crate) async fn accept<S>(&self, place: Place, stream: S) -> Result<(TlsStream<S>, CertifiedRole), String>
+    /// the deadline, and reads the client's role. The client's chain is
+    /// put in `chain` (where a reload looks for it) before it is checked
+    /// against settings that changed during the handshake, so a reload
+    /// either sees the chain or the handshake sees the reload. The place
+    /// is given back either way; a failure counts against the source
+    /// address.
+    pub(crate) async fn accept<S>(
+        &self,
+        place: Place,
+        stream: S,
+        chain: &OnceLock<Vec<CertificateDer<'static>>>,
+    ) -> Result<(TlsStream<S>, CertifiedRole), String>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let result = match tokio::time::timeout(
-            self.timeout,
-            TlsAcceptor::from(Arc::clone(&self.config)).accept(stream),
-        )
-        .await
+        let started = self.current();
+        let result = match tokio::time::timeout(self.timeout, TlsAcceptor::from(started.config()).accept(stream)).await
         {
             Err(_) => Err("TLS handshake timed out".to_owned()),
             Ok(Err(e)) => Err(tls_failure(&e)),
             Ok(Ok(tls)) => {
-                // The verifier has checked the chain and the role already.
-                let role = tls
+                let certs: Vec<CertificateDer<'static>> = tls
                     .get_ref()
                     .1
                     .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .ok_or_else(|| "no client certificate".to_owned())
-                    .and_then(|cert| role_from_certificate(cert).map_err(|e| e.to_string()));
-                role.map(|role| (tls, role))
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| c.clone().into_owned())
+                    .collect();
+                let chain = chain.get_or_init(|| certs);
+                let now = self.current();
+                // The verifier has checked the chain and the role already,
+                // unless the settings changed since.
+                let recheck = if Arc::ptr_eq(&now.config(), &started.config()) {
+                    Ok(())
+                } else {
+                    now.verify_client(chain)
+                        .map_err(|e| format!("certificate refused by reloaded settings: {e}"))
+                };
+                recheck
+                    .and_then(|()| chain.first().ok_or_else(|| "no client certificate".to_owned()))
+                    .and_then(|cert| role_from_certificate(cert).map_err(|e| e.to_string()))
+                    .map(|role| (tls, role))
             }
         };
         let source = place.source;

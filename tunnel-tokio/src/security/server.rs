@@ -82,7 +82,7 @@ impl SecureServerBuilder {
     {
         let local = listener.local_addr()?;
         info!(target: "outpost::audit", event = "secure.listening", address = %local, "modbus/tcp security server listening");
-        let handshakes = Handshakes::new(self.tls.config(), self.limits);
+        let handshakes = Handshakes::new(self.tls, self.limits);
         let authorize = self.authorize;
         let trail = Arc::new(Trail::default());
         let (max, idle) = (self.max_connections, self.idle_timeout);
@@ -96,7 +96,8 @@ impl SecureServerBuilder {
                 (handshakes.clone(), Arc::clone(&model), Arc::clone(&authorize), Arc::clone(&trail));
             let admitted = handshakes.admit(peer, |place| {
                 connections.spawn(async move {
-                    let (tls, certified) = match handshakes_.accept(place, stream).await {
+                    let chain = std::sync::OnceLock::new();
+                    let (tls, certified) = match handshakes_.accept(place, stream, &chain).await {
                         Ok(accepted) => accepted,
                         Err(reason) => {
                             if trail.admit("secure.rejected", &peer.ip().to_string()) {

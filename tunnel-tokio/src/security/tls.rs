@@ -109,6 +109,7 @@ impl ClientCertVerifier for RoleVerifier {
 #[derive(Debug, Clone)]
 pub struct SecureServerTls {
     config: Arc<ServerConfig>,
+    verifier: Arc<dyn ClientCertVerifier>,
 }
 
 impl SecureServerTls {
@@ -133,13 +134,25 @@ impl SecureServerTls {
     ) -> Result<Self, TlsError> {
         let provider = aead_provider();
         let inner = client_verifier(&provider, client_ca, crls, expired)?;
+        let verifier: Arc<dyn ClientCertVerifier> = Arc::new(RoleVerifier { inner });
         let config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(VERSIONS)?
-            .with_client_cert_verifier(Arc::new(RoleVerifier { inner }))
+            .with_client_cert_verifier(Arc::clone(&verifier))
             .with_single_cert(chain, key)?;
         Ok(SecureServerTls {
             config: Arc::new(config),
+            verifier,
         })
+    }
+
+    /// Checks a client's certificate chain (end entity first) as a new
+    /// handshake would, now: CA, CRLs, validity and role. What a reload
+    /// asks of every connected client.
+    pub fn verify_client(&self, chain: &[CertificateDer<'static>]) -> Result<(), rustls::Error> {
+        let (end_entity, intermediates) = chain.split_first().ok_or(rustls::Error::NoCertificatesPresented)?;
+        self.verifier
+            .verify_client_cert(end_entity, intermediates, UnixTime::now())
+            .map(|_| ())
     }
 
     /// Builds the configuration from PEM files; `crl` may name a file of CRLs.

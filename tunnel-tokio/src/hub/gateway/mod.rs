@@ -26,12 +26,13 @@ mod client;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use outpost_modbus_core::access::Policy;
 use outpost_modbus_core::UnitId;
 use outpost_tunnel_proto::AgentId;
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
@@ -215,6 +216,10 @@ impl GatewayBuilder {
 #[derive(Debug)]
 pub struct Gateway {
     local: SocketAddr,
+    name: String,
+    clients: Arc<Mutex<Clients>>,
+    /// A secure gateway's handshakes (and the TLS settings they use).
+    handshakes: Option<Handshakes>,
     /// The accept loop, which owns every client task.
     _task: AbortOnDrop<()>,
 }
@@ -223,6 +228,39 @@ impl Gateway {
     /// The address the gateway listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// A secure gateway takes new TLS settings (a new client CA, new CRLs)
+    /// for new handshakes, and checks every connected client's certificate
+    /// against them now: a client whose certificate no longer verifies
+    /// (revoked, expired, from a CA no longer trusted) is closed at once
+    /// and audited (`gateway.revoked`). Returns the addresses of the
+    /// clients closed. A plain gateway has no TLS: nothing happens.
+    pub fn reload(&self, tls: SecureServerTls) -> Vec<SocketAddr> {
+        let Some(handshakes) = &self.handshakes else {
+            return Vec::new();
+        };
+        handshakes.set_tls(tls.clone());
+        let mut closed = Vec::new();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.slots.retain(|_, slot| {
+            let Some(chain) = slot.chain.get() else {
+                // Still in its handshake, which uses the old settings: it
+                // is checked by them, then by the next reload.
+                return true;
+            };
+            match tls.verify_client(chain) {
+                Ok(()) => true,
+                Err(e) => {
+                    slot.abort.abort();
+                    warn!(target: "outpost::audit", event = "gateway.revoked", gateway = %self.name, peer = %slot.peer, reason = %e, "secure gateway client closed on reload: its certificate no longer verifies");
+                    closed.push(slot.peer);
+                    false
+                }
+            }
+        });
+        info!(target: "outpost::audit", event = "gateway.reloaded", gateway = %self.name, closed = closed.len(), "secure gateway reloaded");
+        closed
     }
 }
 
@@ -238,14 +276,34 @@ pub(super) async fn start(hub: Arc<HubInner>, config: GatewayBuilder) -> Result<
             info!(target: "outpost::audit", event = "gateway.listening", address = %local, role = "per client certificate", security = "modbus/tcp security", "modbus/tcp security gateway listening");
         }
     }
-    let task = AbortOnDrop(tokio::spawn(accept(listener, hub, Arc::new(config))));
-    Ok(Gateway { local, _task: task })
+    let clients = Arc::new(Mutex::new(Clients::default()));
+    let handshakes = match &config.mode {
+        Mode::Secure(tls, limits) => Some(Handshakes::new(tls.clone(), *limits)),
+        Mode::Plain(_) => None,
+    };
+    let name = config.name.clone();
+    let task = AbortOnDrop(tokio::spawn(accept(
+        listener,
+        hub,
+        Arc::new(config),
+        Arc::clone(&clients),
+        handshakes.clone(),
+    )));
+    Ok(Gateway {
+        local,
+        name,
+        clients,
+        handshakes,
+        _task: task,
+    })
 }
 
 /// A connected client, as the accept loop sees it.
 #[derive(Debug)]
 struct Slot {
     peer: SocketAddr,
+    /// A secure client's certificate chain, once its handshake is done.
+    chain: Arc<OnceLock<Vec<CertificateDer<'static>>>>,
     /// Microseconds since the gateway started when the client last acted.
     last_active: Arc<AtomicU64>,
     abort: AbortHandle,
@@ -274,13 +332,14 @@ impl Drop for Leave {
     }
 }
 
-async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBuilder>) {
-    let clients = Arc::new(Mutex::new(Clients::default()));
+async fn accept(
+    listener: TcpListener,
+    hub: Arc<HubInner>,
+    config: Arc<GatewayBuilder>,
+    clients: Arc<Mutex<Clients>>,
+    handshakes: Option<Handshakes>,
+) {
     let started = tokio::time::Instant::now();
-    let handshakes = match &config.mode {
-        Mode::Secure(tls, limits) => Some(Handshakes::new(tls.config(), *limits)),
-        Mode::Plain(_) => None,
-    };
     accept_loop(listener, "modbus gateway", |stream, peer, tasks| {
         let mut registry = clients.lock().unwrap_or_else(|p| p.into_inner());
         if registry.slots.len() >= config.max_clients {
@@ -298,10 +357,12 @@ async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBu
         let _ = stream.set_nodelay(true);
         let id = registry.next;
         let last_active = Arc::new(AtomicU64::new(elapsed_us(started)));
+        let chain = Arc::new(OnceLock::new());
         let abort = match (&config.mode, &handshakes) {
             (Mode::Secure(..), Some(handshakes)) => {
                 let (handshakes_, hub, config_) = (handshakes.clone(), Arc::clone(&hub), Arc::clone(&config));
                 let (clients_, last_active_) = (Arc::clone(&clients), Arc::clone(&last_active));
+                let chain_ = Arc::clone(&chain);
                 let admitted = handshakes.admit(peer, |place| {
                     // Made here, not before: a refused connection must not
                     // drop a `Leave` while the registry is locked.
@@ -309,7 +370,7 @@ async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBu
                     tasks.spawn(async move {
                         let _leave = leave;
                         let gateway = &config_.name;
-                        match handshakes_.accept(place, stream).await {
+                        match handshakes_.accept(place, stream, &chain_).await {
                             Ok((tls, certified)) => {
                                 let identity = ClientIdentity {
                                     role: certified.role,
@@ -382,7 +443,15 @@ async fn accept(listener: TcpListener, hub: Arc<HubInner>, config: Arc<GatewayBu
             (Mode::Secure(..), None) => return,
         };
         registry.next += 1;
-        registry.slots.insert(id, Slot { peer, last_active, abort });
+        registry.slots.insert(
+            id,
+            Slot {
+                peer,
+                chain,
+                last_active,
+                abort,
+            },
+        );
     })
     .await
 }
