@@ -14,6 +14,7 @@
 //! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), Modbus TCP and Modbus/TCP Security [`hub::Gateway`]s |
 //! | [`modbus`] | async [`modbus::Client`] (TCP, RTU over TCP) and [`modbus::Server`]; the [`modbus::Requests`] trait |
 //! | [`audit`] | the audit trail's events and their stable fields |
+//! | `config` | `hub.toml` and `agent.toml` as library types, checked with every problem named (feature `config`) |
 //! | [`binding`] | the Modbus application profile of the tunnel (`modbus/1`), pure encode and decode |
 //! | [`profile`] | the profile's rules as sans-IO machines: the hub's [`profile::Requester`], the agent's [`profile::Admission`] and [`profile::DeviceQueue`], one failure table |
 //! | [`secrets`] | files that hold secrets are readable by their owner only |
@@ -56,6 +57,8 @@
 pub mod agent;
 pub mod audit;
 pub mod binding;
+#[cfg(feature = "config")]
+pub mod config;
 mod counted;
 mod driver;
 pub mod hub;

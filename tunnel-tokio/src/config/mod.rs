@@ -1,0 +1,192 @@
+//! The hub's and the agent's configuration files (TOML) as library types
+//! (feature `config`, on by default): a program embedding an agent reads
+//! the same `agent.toml` as the `outpost` command, and gets the same
+//! errors, each naming the file, the line and the key.
+//!
+//! - [`HubConfig`]: `hub.toml` (listener, TLS, credentials, limits, plain
+//!   and Modbus/TCP Security gateways);
+//! - [`AgentConfig`]: `agent.toml` (identity, hub, TLS, backoff, devices,
+//!   access policy).
+//!
+//! Paths in a file are relative to the file's folder. [`HubConfig::check`]
+//! and [`AgentConfig::check`] load everything a start would (certificates,
+//! keys and their modes, CAs, CRLs, secrets, credentials) and list every
+//! problem, not just the first.
+
+mod agent;
+mod hub;
+
+use std::path::{Path, PathBuf};
+
+pub use agent::{AgentConfig, AgentTlsFiles, Backoff, DeviceConfig, SerialLine};
+pub use hub::{GatewayConfig, HubConfig, HubLimits, HubTlsFiles, PreparedHub, RouteConfig, TargetConfig};
+
+/// Why a configuration file cannot be used.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or not what the configuration expects.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What was expected, in the parser's words, on one line.
+        message: String,
+    },
+    /// A value parses but cannot be used (a file that does not load, an
+    /// id that is not valid, a route to nowhere); every one found is listed.
+    #[error("{}", Problems(.problems))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Each problem: the key and what is wrong with it.
+        problems: Vec<Problem>,
+    },
+}
+
+/// One problem in a configuration: the key it is about and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub path: PathBuf,
+    /// The key, as a TOML path (`tls.cert`, `device[1].units`).
+    pub key: String,
+    /// What is wrong, and what is expected.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.path.display(), self.key, self.message)
+    }
+}
+
+struct Problems<'a>(&'a [Problem]);
+
+impl std::fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    /// Every problem, one per line (a parse or read error is one).
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+/// Collects problems while a configuration is checked.
+#[derive(Debug)]
+pub(crate) struct Findings {
+    path: PathBuf,
+    problems: Vec<Problem>,
+}
+
+impl Findings {
+    pub(crate) fn new(path: &Path) -> Self {
+        Findings {
+            path: path.to_path_buf(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records a problem with `key`.
+    pub(crate) fn add(&mut self, key: impl Into<String>, message: impl std::fmt::Display) {
+        self.problems.push(Problem {
+            path: self.path.clone(),
+            key: key.into(),
+            message: message.to_string(),
+        });
+    }
+
+    /// `Ok(value)`, or the problem recorded and `None`.
+    pub(crate) fn take<T, E: std::fmt::Display>(&mut self, key: impl Into<String>, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(key, e);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn finish<T>(self, value: Option<T>) -> Result<T, ConfigError> {
+        match value {
+            Some(v) if self.problems.is_empty() => Ok(v),
+            _ => Err(ConfigError::Invalid {
+                path: self.path,
+                problems: self.problems,
+            }),
+        }
+    }
+}
+
+/// Reads and parses a TOML file into `T`.
+pub(crate) fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses TOML text (from `path`) into `T`.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().replace('\n', " ").trim().to_owned(),
+        }
+    })
+}
+
+/// `path` taken relative to the folder of the configuration file `config`.
+pub(crate) fn relative(config: &Path, path: &Path) -> PathBuf {
+    match config.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Decodes hexadecimal text (surrounding whitespace ignored).
+pub(crate) fn hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
