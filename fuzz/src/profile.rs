@@ -60,7 +60,8 @@ pub(crate) mod step {
     pub(crate) const SESSION_DOWN: u8 = 9;
     pub(crate) const SESSION_UP: u8 = 10;
     pub(crate) const ADVANCE: u8 = 11;
-    pub(crate) const COUNT: u8 = 12;
+    pub(crate) const GOING_AWAY: u8 = 12;
+    pub(crate) const COUNT: u8 = 13;
 }
 
 /// Target `requester`: the hub's side of the profile against a fake agent
@@ -191,6 +192,7 @@ pub fn requester(data: &[u8]) {
                     r.session_up(now);
                 }
             }
+            step::GOING_AWAY => r.session_going_away(now),
             _ => {
                 now += Duration::from_millis(u64::from(input.u16() % 5000));
                 r.handle_timeout(now);

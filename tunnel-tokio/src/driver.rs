@@ -54,6 +54,10 @@ pub(crate) enum Command {
     },
     /// Abandon a channel.
     Reset(ChannelId, ErrorCode),
+    /// Start a graceful shutdown (GOAWAY, code SHUTDOWN): no new channels;
+    /// the session closes once the peer has closed every channel, or after
+    /// `drain`.
+    GoAway(Duration),
 }
 
 /// What happened in the session.
@@ -335,6 +339,7 @@ fn apply(session: &mut Session, command: Command, queues: &mut Queues) {
         Command::Accept(channel) => {
             let _ = session.accept(channel);
         }
+        Command::GoAway(drain) => session.shutdown(Instant::now(), ErrorCode::Shutdown, drain),
         Command::Refuse(channel, code) => {
             let _ = session.refuse(channel, code);
         }

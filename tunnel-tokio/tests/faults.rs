@@ -199,3 +199,45 @@ async fn a_full_device_queue_answers_busy_and_sends_nothing() {
     assert_eq!(first.await.unwrap().unwrap(), [0]);
     assert_eq!(writes.load(SeqCst), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopping_agent_finishes_what_is_in_service_and_says_why() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let mut events = hub.events();
+    let (device, writes, _device_task) = common::slow_device(Duration::from_millis(300)).await;
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    agent.connected().await;
+    let plc = hub
+        .wait_for_agent(AGENT, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .modbus("plc-1", operator());
+    // A write in service when the stop comes.
+    let write = tokio::spawn({
+        let plc = plc.clone();
+        async move { plc.write_single_register(UNIT, 3, 33).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    agent.stop(Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the stop waited only for the write"
+    );
+    write.await.unwrap().expect("the write in service got its answer");
+    assert_eq!(writes.load(SeqCst), 1);
+    // The hub saw a planned stop: GOAWAY, its channels closed as their
+    // requests ended, then a clean close.
+    let reason = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(outpost_tunnel_tokio::hub::HubEvent::Disconnected { reason, .. })) => break reason,
+            Ok(Ok(_)) => {}
+            other => panic!("no disconnect: {other:?}"),
+        }
+    };
+    assert!(reason.contains("NoError"), "{reason}");
+    // And it does not come back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hub.agents().is_empty());
+}

@@ -89,6 +89,9 @@ pub(crate) struct Inner {
     connect_timeout: Duration,
     pub(crate) counters: Counters,
     connected: watch::Sender<bool>,
+    /// Set by [`RunningAgent::stop`]: finish what is in service, then close.
+    /// Holds the grace period once stopping.
+    pub(crate) stopping: watch::Sender<Option<Duration>>,
     pub(crate) trail: crate::audit::Trail,
 }
 
@@ -244,6 +247,7 @@ impl Agent {
             connect_timeout: self.connect_timeout,
             counters: Counters::default(),
             connected,
+            stopping: watch::channel(None).0,
             trail: crate::audit::Trail::default(),
         });
         info!(
@@ -300,6 +304,22 @@ impl RunningAgent {
     pub fn shutdown(self) {
         self.task.abort();
     }
+
+    /// Stops the agent gracefully: requests already in service finish (for
+    /// at most `grace`) and get their outcomes, new ones are answered BUSY,
+    /// then the session ends with a CLOSE saying the agent is stopping (the
+    /// hub logs a planned stop, not a fault). The agent does not reconnect.
+    pub async fn stop(mut self, grace: Duration) {
+        let _ = self.inner.stopping.send(Some(grace));
+        info!(target: "outpost::audit", event = "agent.stopping", agent = %self.inner.id, grace = ?grace, "agent stopping: finishing the requests in service");
+        // The serve loop closes by `grace`; the CLOSE gets a moment more.
+        if tokio::time::timeout(grace + Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
 }
 
 impl Drop for RunningAgent {
@@ -314,7 +334,14 @@ async fn run(inner: Arc<Inner>) {
     loop {
         inner.counters.connects.fetch_add(1, Relaxed);
         let started = Instant::now();
-        match session(&inner).await {
+        if inner.stopping.borrow().is_some() {
+            return;
+        }
+        let result = session(&inner).await;
+        if inner.stopping.borrow().is_some() {
+            return;
+        }
+        match result {
             Ok(()) => {}
             Err(SessionFailure::Ended(Ended::Session(SessionError::Remote { code, reason }))) => {
                 // The hub's words (untrusted, shown escaped): why it closed.
@@ -330,7 +357,9 @@ async fn run(inner: Arc<Inner>) {
         }
         let delay = full_jitter(inner.backoff.0, inner.backoff.1, attempt);
         attempt = attempt.saturating_add(1);
-        tokio::time::sleep(delay).await;
+        // A stop ends the wait at once.
+        let mut stopping = inner.stopping.subscribe();
+        let _ = tokio::time::timeout(delay, stopping.wait_for(Option::is_some)).await;
     }
 }
 
@@ -390,10 +419,11 @@ async fn session(inner: &Arc<Inner>) -> Result<(), SessionFailure> {
     let (events_tx, events_rx) = mpsc::channel(256);
     // Both tasks end with this future: a stopped agent leaves no session behind.
     let io = Counted::new(tls, Arc::clone(&inner.counters.traffic));
-    // The agent never closes a session from outside its driver: the closer
-    // stays unused (dropping the task ends the session).
+    // The agent closes its session through the command queue (after the
+    // outcomes queued before it): the closer stays unused.
     let (_closer, close_rx) = closer();
     let mut driver = AbortOnDrop(tokio::spawn(drive(io, session, commands_rx, close_rx, events_tx)));
+    // A stop asked for is seen by the serve loop, which drains and closes.
     let mut serving = AbortOnDrop(tokio::spawn(serve::serve(Arc::clone(inner), events_rx, commands_tx)));
     let ended = (&mut driver.0)
         .await

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use outpost_modbus_core::{Request, UnitId};
@@ -48,6 +48,15 @@ pub(super) async fn serve(
     let mut admission: Admission<Arc<DeviceRuntime>> = Admission::new(MAX_REQUESTS);
     let mut requests: JoinSet<Answered> = JoinSet::new();
     let mut outbox: VecDeque<Command> = VecDeque::new();
+    // A stop: GOAWAY tells the hub, which sends nothing new and closes its
+    // channels as their requests end; the session then closes itself
+    // (or when the grace period is over).
+    let mut stopping = inner.stopping.subscribe();
+    let mut going_away = false;
+    if let Some(grace) = *stopping.borrow_and_update() {
+        going_away = true;
+        outbox.push_back(Command::GoAway(grace));
+    }
     loop {
         // Finished requests are reaped before each event is decided, not
         // as they finish: waking this loop for each one put a hand-off on
@@ -91,6 +100,13 @@ pub(super) async fn serve(
                     | DriverEvent::ChannelAccepted(_)
                     | DriverEvent::ChannelRefused(..)
                     | DriverEvent::GoingAway => {}
+                }
+            }
+            changed = stopping.changed(), if !going_away => {
+                let grace = if changed.is_err() { Some(Duration::ZERO) } else { *stopping.borrow_and_update() };
+                if let Some(grace) = grace {
+                    going_away = true;
+                    outbox.push_back(Command::GoAway(grace));
                 }
             }
             permit = commands.reserve(), if !outbox.is_empty() => match permit {

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use outpost_tunnel_proto::{AgentId, ErrorCode};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::{mpsc, oneshot, Notify};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::driver::{Closer, Command, DriverEvent};
 use crate::profile::{Action, Failure, OpenToken, RequestId, Requester, RequesterConfig, Submit};
@@ -319,7 +319,11 @@ impl Line {
                     warn!(agent = %self.agent, %channel, "a channel the agent opened was left unanswered");
                 }
             }
-            DriverEvent::Established(_) | DriverEvent::GoingAway => {}
+            DriverEvent::GoingAway => {
+                info!(target: "outpost::audit", event = "agent.going_away", agent = %self.agent, "the agent is stopping: requests in flight finish, new ones wait for its return");
+                requester.session_going_away(now);
+            }
+            DriverEvent::Established(_) => {}
         }
         state.settle();
         // What the event set off goes out now; leftovers on the next turn.

@@ -653,7 +653,13 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
     drop(detach);
     forget_if_unused(&inner, &line);
     inner.changed.send_modify(|n| *n += 1);
-    let reason = ended.to_string();
+    let reason = match &ended {
+        // The agent's words (untrusted, shown escaped): why it closed.
+        Ended::Session(SessionError::Remote { reason: words, .. }) if !words.is_empty() => {
+            format!("{ended}: {}", String::from_utf8_lossy(words).escape_debug())
+        }
+        _ => ended.to_string(),
+    };
     info!(target: "outpost::audit", event = "agent.session_ended", %agent, %peer, %reason, "agent session ended");
     inner.emit(HubEvent::Disconnected { agent, reason });
 }

@@ -194,6 +194,9 @@ impl Pending {
 pub struct Requester {
     config: RequesterConfig,
     up: bool,
+    /// The agent announced it is stopping (GOAWAY): nothing new goes on
+    /// this session; its channels close as their last requests end.
+    going_away: bool,
     channels: HashMap<Key, Channel>,
     by_token: HashMap<OpenToken, Key>,
     by_id: HashMap<ChannelId, Key>,
@@ -215,6 +218,7 @@ impl Requester {
         Requester {
             config,
             up: false,
+            going_away: false,
             channels: HashMap::new(),
             by_token: HashMap::new(),
             by_id: HashMap::new(),
@@ -293,6 +297,7 @@ impl Requester {
             self.done.push_back((id, Err(Failure::Overloaded)));
             return id;
         }
+        let waits = self.going_away;
         let pending = Pending {
             key: (request.target, request.metadata),
             unit: request.unit,
@@ -305,7 +310,12 @@ impl Requester {
             maybe_sent: false,
         };
         self.put(id, pending);
-        self.route(now, id);
+        if waits {
+            // The agent is stopping: the request waits for its next session.
+            self.set_stage(id, Stage::Session);
+        } else {
+            self.route(now, id);
+        }
         id
     }
 
@@ -317,9 +327,66 @@ impl Requester {
         self.done.retain(|(d, _)| *d != id);
     }
 
+    /// The agent said it is stopping (GOAWAY): requests not yet sent wait
+    /// for its next session (within their deadlines), requests in flight
+    /// get their outcomes, and each channel is closed once no request uses
+    /// it, so the agent's session can end cleanly.
+    pub fn session_going_away(&mut self, _now: Instant) {
+        if !self.up || self.going_away {
+            return;
+        }
+        self.going_away = true;
+        let mut waiting: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.stage == Stage::Channel)
+            .map(|(id, _)| *id)
+            .collect();
+        waiting.sort_unstable();
+        for id in waiting {
+            if let Some(pending) = self.requests.get(&id) {
+                let key = pending.key.clone();
+                if let Some(c) = self.channels.get_mut(&key) {
+                    c.users = c.users.saturating_sub(1);
+                }
+            }
+            self.set_stage(id, Stage::Session);
+        }
+        let unused: Vec<Key> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.users == 0)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in unused {
+            self.close_channel(&key);
+        }
+    }
+
+    /// Closes the channel of `key`, which no request uses.
+    fn close_channel(&mut self, key: &Key) {
+        let Some(c) = self.channels.remove(key) else {
+            return;
+        };
+        match c.state {
+            ChannelState::Requested(token) => {
+                self.by_token.remove(&token);
+            }
+            ChannelState::Opening(id) => {
+                self.by_id.remove(&id);
+                self.reset(id, ErrorCode::Cancel);
+            }
+            ChannelState::Open(id) => {
+                self.by_id.remove(&id);
+                self.reset(id, ErrorCode::NoError);
+            }
+        }
+    }
+
     /// A session with the agent is up: requests waiting for one go on.
     pub fn session_up(&mut self, now: Instant) {
         self.up = true;
+        self.going_away = false;
         let mut waiting: Vec<RequestId> = self
             .requests
             .iter()
@@ -339,6 +406,7 @@ impl Requester {
     /// are void. Each request is retried or ends as its rule says.
     pub fn session_down(&mut self, now: Instant) {
         self.up = false;
+        self.going_away = false;
         self.actions.clear();
         self.channels.clear();
         self.by_token.clear();
@@ -598,14 +666,15 @@ impl Requester {
         let sent = matches!(pending.stage, Stage::InFlight { .. });
         pending.maybe_sent |= sent;
         let (changes, maybe_sent, sends) = (pending.changes, pending.maybe_sent, pending.sends);
-        self.set_stage(id, if self.up { Stage::Channel } else { Stage::Session });
+        let usable = self.up && !self.going_away;
+        self.set_stage(id, if usable { Stage::Channel } else { Stage::Session });
         if changes && maybe_sent {
             return self.finish_broken(id, Failure::OutcomeUnknown);
         }
         if sends >= MAX_SENDS {
             return self.finish_broken(id, Failure::no_answer(changes));
         }
-        if self.up {
+        if usable {
             self.route(now, id);
         }
     }
@@ -672,11 +741,16 @@ impl Requester {
         {
             self.in_flight.remove(&(channel, correlation));
         }
+        let mut unused = false;
         if let Some(c) = self.channels.get_mut(&pending.key) {
             c.users = c.users.saturating_sub(1);
             if c.users == 0 {
                 c.idle_since = now;
+                unused = true;
             }
+        }
+        if unused && self.going_away {
+            self.close_channel(&pending.key);
         }
     }
 
@@ -731,13 +805,19 @@ impl Requester {
             assert!(r.sends <= MAX_SENDS);
             assert!(!(r.changes && r.sends > 1), "a write sent twice");
             if r.stage == Stage::Session {
-                assert!(!self.up);
+                assert!(!self.up || self.going_away);
             } else {
                 assert!(self.up, "a request on a channel with no session");
                 assert!(self.channels.contains_key(&r.key));
             }
         }
         assert!(self.up || self.channels.is_empty());
+        if self.going_away {
+            assert!(
+                self.channels.values().all(|c| c.users > 0),
+                "an unused channel kept while going away"
+            );
+        }
         assert_eq!(self.timers.len(), self.requests.len(), "a timer per request");
         for (id, r) in &self.requests {
             assert!(self.timers.contains(&(r.timer(), *id)), "{id:?}'s timer");

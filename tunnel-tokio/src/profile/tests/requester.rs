@@ -182,6 +182,59 @@ fn concurrent_first_requests_share_one_open() {
 }
 
 #[test]
+fn a_stopping_agent_gets_nothing_new_and_its_channels_close_as_they_empty() {
+    let mut h = Harness::new(RequesterConfig::default());
+    let in_flight = h.submit(&WRITE, "operator", T);
+    h.submit(&READ, "viewer", T);
+    h.accept_opens();
+    assert_eq!(h.received.len(), 2);
+    // A third role's channel is still opening when the agent says GOAWAY.
+    let waiting = h.submit(&WRITE, "engineer", T);
+    assert_eq!(h.opens.len(), 1);
+    let viewer_read = h.received[1].clone();
+    h.answer(&viewer_read, Outcome::Answered(&READ_ANSWER));
+    assert!(h.resets.is_empty(), "idle, but within the idle time");
+
+    h.r.session_going_away(h.now);
+    h.pump();
+    // The viewer's channel is unused: closed at once. The operator's waits
+    // for its write; the engineer's open is dropped and its write waits.
+    assert_eq!(h.resets, [(viewer_read.channel, ErrorCode::NoError)]);
+    assert_eq!(h.r.channel_count(), 1);
+    let later = h.submit(&READ, "operator", T);
+    assert_eq!(h.received.len(), 2, "nothing new goes on a session going away");
+    let write = h.received[0].clone();
+    h.answer(&write, Outcome::Answered(&[0x06, 0x00, 0x01, 0x00, 0x07]));
+    assert!(h.done[&in_flight].is_ok(), "the write in flight got its answer");
+    assert_eq!(h.resets.len(), 2, "its channel closed once empty");
+    assert_eq!(h.r.channel_count(), 0);
+    assert!(!h.done.contains_key(&waiting) && !h.done.contains_key(&later));
+
+    // The agent comes back: the waiting requests go out, never sent before.
+    h.session_down();
+    h.session_up();
+    h.accept_opens();
+    assert_eq!(h.received.len(), 4);
+    assert!(h.received[2..].iter().all(|r| !r.retry));
+    for received in h.received[2..].to_vec() {
+        let answer: &[u8] = if received.pdu[0] == 0x06 { &WRITE } else { &READ_ANSWER };
+        h.answer(&received, Outcome::Answered(answer));
+    }
+    assert!(h.done[&waiting].is_ok() && h.done[&later].is_ok());
+    assert!(!h.ended_twice);
+}
+
+#[test]
+fn requests_waiting_for_a_stopped_agent_end_at_their_deadline() {
+    let mut h = Harness::new(RequesterConfig::default());
+    h.r.session_going_away(h.now);
+    let id = h.submit(&READ, "operator", T);
+    assert!(h.opens.is_empty());
+    h.advance(T);
+    assert!(matches!(h.done[&id], Err(Failure::NoAgent)), "{:?}", h.done[&id]);
+}
+
+#[test]
 fn roles_get_their_own_channels() {
     let mut h = Harness::new(RequesterConfig::default());
     h.submit(&READ, "operator", T);
@@ -483,6 +536,7 @@ enum Step {
     Cancel { index: usize },
     SessionDown,
     SessionUp,
+    GoingAway,
     Advance { ms: u16 },
 }
 
@@ -496,6 +550,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<usize>().prop_map(|index| Step::Cancel { index }),
         1 => Just(Step::SessionDown),
         1 => Just(Step::SessionUp),
+        1 => Just(Step::GoingAway),
         3 => (0..5000u16).prop_map(|ms| Step::Advance { ms }),
     ]
 }
@@ -558,6 +613,7 @@ proptest! {
                 },
                 Step::SessionDown => if h.r.is_up() { h.session_down() },
                 Step::SessionUp => if !h.r.is_up() { h.session_up() },
+                Step::GoingAway => { h.r.session_going_away(h.now); h.pump(); },
                 Step::Advance { ms } => h.advance(Duration::from_millis(u64::from(ms))),
             }
             prop_assert!(!h.ended_twice, "a request ended twice");
