@@ -12,7 +12,7 @@ use outpost_modbus_core::{DecodeError, EncodeError, ExceptionCode, ResponseError
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The device answered with an exception.
-    #[error("the device answered with exception {0:?}")]
+    #[error("the device answered with exception {0}")]
     Exception(ExceptionCode),
     /// The device's answer does not fit the request (the device's fault).
     #[error("the response does not answer the request: {0}")]

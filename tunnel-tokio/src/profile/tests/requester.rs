@@ -216,7 +216,8 @@ fn a_stopping_agent_gets_nothing_new_and_its_channels_close_as_they_empty() {
     h.accept_opens();
     assert_eq!(h.received.len(), 4);
     assert!(h.received[2..].iter().all(|r| !r.retry));
-    for received in h.received[2..].to_vec() {
+    let second_session: Vec<Received> = h.received[2..].to_vec();
+    for received in second_session {
         let answer: &[u8] = if received.pdu[0] == 0x06 { &WRITE } else { &READ_ANSWER };
         h.answer(&received, Outcome::Answered(answer));
     }

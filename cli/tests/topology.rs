@@ -256,12 +256,17 @@ fn the_plant_network_is_closed_to_the_it_side() {
     let dir = std::env::temp_dir().join(format!("outpost-topology-{}", std::process::id()));
     let certs = dir.join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_outpost-certs"))
-        .args([certs.to_str().unwrap(), "hub.example", "plant-7"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    for args in [
+        vec!["certs", "init", certs.to_str().unwrap(), "--hub-name", "hub.example"],
+        vec!["certs", "agent", "plant-7", "--dir", certs.to_str().unwrap()],
+    ] {
+        let status = Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args:?}");
+    }
     let sample =
         |name: &str| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name)).unwrap();
     let write = |name: &str, text: String| {
@@ -273,26 +278,27 @@ fn the_plant_network_is_closed_to_the_it_side() {
     // The plant: a device, and the agent dialling the hub across the firewall.
     let device = start_in(
         &topology.ot,
-        env!("CARGO_BIN_EXE_modbus-sim"),
-        &[&format!("{OT}:5502")],
+        env!("CARGO_BIN_EXE_outpost"),
+        &["sim", "--listen", &format!("{OT}:5502")],
         &[],
     );
-    device.wait_for("modbus-sim listening on");
+    device.wait_for("outpost sim listening on");
     // IT: the hub and its gateway.
     let hub_toml = write(
         "hub.toml",
         sample("hub.toml")
             .replace("127.0.0.1:7443", &format!("{IT}:7443"))
-            .replace("127.0.0.1:5020", &format!("{IT}:5020")),
+            .replace("127.0.0.1:5020", &format!("{IT}:5020"))
+            .replace("127.0.0.1:8020", &format!("{IT}:8020")),
     );
     let hub = start_in(
         &topology.it,
-        env!("CARGO_BIN_EXE_outpost-hub"),
-        &[hub_toml.to_str().unwrap()],
+        env!("CARGO_BIN_EXE_outpost"),
+        &["hub", "--config", hub_toml.to_str().unwrap()],
         &[],
     );
-    hub.wait_for("outpost-hub listening for agents on");
-    let gateway = hub.wait_for("outpost-hub gateway for role scada on");
+    hub.wait_for("outpost hub listening for agents on");
+    let gateway = hub.wait_for("outpost hub gateway for role scada on");
     let agent_toml = write(
         "agent.toml",
         sample("agent.toml")
@@ -301,12 +307,12 @@ fn the_plant_network_is_closed_to_the_it_side() {
     );
     let agent = start_in(
         &topology.ot,
-        env!("CARGO_BIN_EXE_outpost-agent"),
-        &[agent_toml.to_str().unwrap()],
+        env!("CARGO_BIN_EXE_outpost"),
+        &["agent", "--config", agent_toml.to_str().unwrap()],
         &[],
     );
-    agent.wait_for("outpost-agent connected");
-    let connected = hub.wait_for("outpost-hub event: Connected");
+    agent.wait_for("outpost agent connected");
+    let connected = hub.wait_for("outpost hub event: Connected");
     // The hub sees the firewall's address, not the plant's.
     assert!(connected.contains(FW_IT), "{connected}");
 

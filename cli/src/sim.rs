@@ -1,9 +1,7 @@
-//! A Modbus TCP device simulator: 100 of each table; input register 0
-//! counts seconds, holding registers keep what is written.
-//!
-//! ```sh
-//! cargo run -p outpost-examples --bin modbus-sim -- 127.0.0.1:5502
-//! ```
+//! `outpost sim`: a Modbus TCP device simulator with 100 of each table:
+//! input register 0 counts seconds, input register i holds 1000 + i,
+//! discrete input i is set when i is even, holding registers and coils keep
+//! what is written (holding register i starts at i).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +9,8 @@ use std::time::{Duration, Instant};
 use outpost_modbus_core::server::DataModel;
 use outpost_modbus_core::{Bits, CoilRange, ExceptionCode, RegisterRange, Words};
 use outpost_tunnel_tokio::modbus::Server;
+
+use crate::Failure;
 
 const SIZE: usize = 100;
 
@@ -74,20 +74,23 @@ impl DataModel for Sim {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    outpost_examples::init_logging();
-    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:5502".into());
-    let listener = tokio::net::TcpListener::bind(&address).await?;
-    println!("modbus-sim listening on {}", listener.local_addr()?);
+/// Serves the simulator on `listen` until the process is told to stop.
+pub(crate) async fn run(listen: &str) -> Result<(), Failure> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {listen}: {e}")))?;
+    let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
+    println!("outpost sim listening on {local}");
     let sim = Sim {
         started: Instant::now(),
         coils: [false; SIZE],
         holding: std::array::from_fn(|i| i as u16),
     };
-    Server::builder()
+    let serve = Server::builder()
         .idle_timeout(Duration::from_secs(600))
-        .serve(listener, Arc::new(Mutex::new(sim)))
-        .await?;
-    Ok(())
+        .serve(listener, Arc::new(Mutex::new(sim)));
+    tokio::select! {
+        result = serve => result.map_err(|e| Failure::Runtime(e.to_string())),
+        () = crate::signals::terminated() => Ok(()),
+    }
 }

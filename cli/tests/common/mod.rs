@@ -27,6 +27,23 @@ impl Program {
         Program { child, lines }
     }
 
+    /// Starts `command` with its standard output read line by line and
+    /// its standard error where `command` says.
+    #[allow(dead_code)] // Each test binary uses its part.
+    pub(crate) fn spawn_with_stderr(mut command: Command) -> Program {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Program { child, lines }
+    }
+
     /// Starts `bin` with `args`.
     #[allow(dead_code)] // Each test binary uses its part.
     pub(crate) fn start(bin: &str, args: &[&str]) -> Program {

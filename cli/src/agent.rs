@@ -1,0 +1,48 @@
+//! `outpost agent`: runs the agent from `agent.toml` until SIGTERM or
+//! Ctrl-C, which finish the requests in service and tell the hub the stop
+//! is planned.
+
+use std::path::Path;
+use std::time::Duration;
+
+use outpost_tunnel_tokio::config::AgentConfig;
+use tracing::info;
+
+use crate::signals;
+use crate::Failure;
+
+/// How long requests in service may take to finish on a stop.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
+    let config = AgentConfig::load(path).map_err(|e| Failure::Config(e.lines()))?;
+    let builder = config.prepare().map_err(|e| Failure::Config(e.lines()))?;
+    let agent = builder
+        .build()
+        .map_err(|e| Failure::Config(vec![format!("{}: {e}", path.display())]))?;
+    let mut agent = agent.spawn();
+    println!(
+        "outpost agent {} dialing {} (it listens on nothing)",
+        config.id, config.hub
+    );
+    let mut hangup = signals::hangups();
+    let stop = signals::terminated();
+    tokio::pin!(stop);
+    let mut connected = false;
+    loop {
+        tokio::select! {
+            () = agent.connected(), if !connected => {
+                connected = true;
+                println!("outpost agent connected");
+            }
+            () = signals::recv(&mut hangup) => {
+                info!("SIGHUP: the agent's configuration is read at start; restart it to apply changes");
+            }
+            () = &mut stop => break,
+        }
+    }
+    println!("outpost agent stopping");
+    agent.stop(STOP_GRACE).await;
+    println!("outpost agent stopped");
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! `outpost hub`: runs the hub and its gateways from `hub.toml` until
+//! SIGTERM or Ctrl-C; SIGHUP reloads credentials, certificates and CRLs.
+
+use std::path::Path;
+
+use outpost_tunnel_tokio::config::HubConfig;
+use outpost_tunnel_tokio::hub::{Gateway, HubEvent};
+use tracing::{error, info};
+
+use crate::signals;
+use crate::Failure;
+
+pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
+    let config = HubConfig::load(path).map_err(|e| Failure::Config(e.lines()))?;
+    let prepared = config.prepare().map_err(|e| Failure::Config(e.lines()))?;
+    let credentials = prepared.credentials.clone();
+    let hub = prepared
+        .builder
+        .start()
+        .await
+        .map_err(|e| Failure::Runtime(format!("{}: listen = {}: {e}", path.display(), config.listen)))?;
+    println!("outpost hub listening for agents on {}", hub.local_addr());
+    let mut secure: Vec<(Gateway, usize)> = Vec::new();
+    let mut plain: Vec<Gateway> = Vec::new();
+    for builder in prepared.gateways {
+        let is_secure = builder.is_secure();
+        let gateway = hub
+            .gateway(builder)
+            .await
+            .map_err(|e| Failure::Runtime(format!("{}: gateway: {e}", path.display())))?;
+        if is_secure {
+            println!(
+                "outpost hub modbus/tcp security gateway on {} (roles from client certificates)",
+                gateway.local_addr()
+            );
+            secure.push((gateway, secure.len()));
+        } else {
+            let role = &config.gateway[plain.len()].role;
+            println!(
+                "outpost hub gateway for role {} on {}",
+                role.as_deref().unwrap_or("?"),
+                gateway.local_addr()
+            );
+            plain.push(gateway);
+        }
+    }
+    let mut events = hub.events();
+    let mut hangup = signals::hangups();
+    let stop = signals::terminated();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => println!("outpost hub event: {}", describe(&event)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("outpost hub: {n} events missed"),
+                Err(_) => break,
+            },
+            () = signals::recv(&mut hangup) => {
+                // Files as they are now; a file that fails keeps the old state.
+                if let Err(e) = credentials.reload() {
+                    error!(error = %e, "reload: credentials kept as they were");
+                }
+                let tls = match config.hub_tls() {
+                    Ok(tls) => Some(tls),
+                    Err(e) => {
+                        error!(error = %e, "reload: TLS settings kept as they were");
+                        None
+                    }
+                };
+                let closed = hub.reload(tls);
+                println!("outpost hub reloaded; sessions closed: {closed:?}");
+                for (gateway, index) in &secure {
+                    match config.secure_tls(*index) {
+                        Ok(tls) => {
+                            let closed = gateway.reload(tls);
+                            println!("outpost hub secure gateway {} reloaded; clients closed: {closed:?}", gateway.local_addr());
+                        }
+                        Err(e) => error!(error = %e, gateway = %gateway.local_addr(), "reload: secure gateway TLS kept as it was"),
+                    }
+                }
+            }
+            () = &mut stop => break,
+        }
+    }
+    info!("stopping: gateways closed, agents told the hub is stopping");
+    // Gateways first (no new requests), then the hub (a CLOSE to each agent).
+    drop(secure);
+    drop(plain);
+    drop(hub);
+    println!("outpost hub stopped");
+    Ok(())
+}
+
+/// An event in words.
+fn describe(event: &HubEvent) -> String {
+    match event {
+        HubEvent::Connected { agent, peer } => format!("Connected {agent} from {peer}"),
+        HubEvent::Disconnected { agent, reason } => format!("Disconnected {agent}: {reason}"),
+        HubEvent::Superseded { agent, old_peer } => format!("Superseded {agent} (the session from {old_peer})"),
+        HubEvent::Revoked { agent, reason } => format!("Revoked {agent}: {reason}"),
+        HubEvent::Rejected { peer, reason } => format!("Rejected {peer}: {reason}"),
+        other => format!("{other:?}"),
+    }
+}

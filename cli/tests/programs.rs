@@ -1,0 +1,299 @@
+//! The `outpost` command run as a user runs it, in a temporary folder with
+//! ports from port 0: `certs`, `check` on good and broken configurations,
+//! `sim`, `hub`, `agent`, `read`/`write` through the plain and the
+//! Modbus/TCP Security gateways, SIGHUP after revoking, SIGTERM.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::Program;
+
+const OUTPOST: &str = env!("CARGO_BIN_EXE_outpost");
+
+fn outpost(args: &[&str]) -> Output {
+    Command::new(OUTPOST).args(args).output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = outpost(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `args`, which must fail with `code`; its standard error.
+fn fails(args: &[&str], code: i32) -> String {
+    let out = outpost(args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    stderr
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name)).unwrap()
+}
+
+fn signal(program: &Program, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &program.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn help_and_version_and_usage_errors() {
+    assert!(ok(&["--help"]).contains("Exit codes"));
+    assert!(ok(&["--version"]).starts_with("outpost "));
+    for sub in ["hub", "agent", "check", "certs", "sim", "read", "write"] {
+        assert!(ok(&[sub, "--help"]).contains("Usage: outpost"), "{sub}");
+    }
+    // `--help` is help, never a folder name; a typo is a usage error.
+    fails(&["certs", "init"], 2);
+    fails(&["hub"], 2);
+    fails(&["reed"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("outpost-command-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let certs = dir.join("certs");
+    let certs_dir = certs.to_str().unwrap();
+    // A dotted agent id, as a site naming scheme has it.
+    let id = "plant-7.site-a";
+    ok(&["certs", "init", certs_dir, "--hub-name", "hub.example"]);
+    ok(&["certs", "agent", id, "--dir", certs_dir]);
+    ok(&["certs", "client", "historian", "--role", "viewer", "--dir", certs_dir]);
+    // A second init would replace the CAs: refused.
+    assert!(fails(&["certs", "init", certs_dir], 2).contains("already holds a PKI"));
+    fails(&["certs", "agent", "Plant 9", "--dir", certs_dir], 2);
+    fails(&["certs", "client", "x", "--role", "shift lead", "--dir", certs_dir], 2);
+    // Secrets at rest: keys, secrets and credentials are the owner's only,
+    // and the CA keys are apart from what ships to the plant.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| std::fs::metadata(certs.join(name)).unwrap().permissions().mode() & 0o777;
+        for name in [
+            "ca/hub-ca.key",
+            "ca/agent-ca.key",
+            "ca/client-ca.key",
+            "hub.key",
+            &format!("agents/{id}/agent.key"),
+            &format!("agents/{id}/agent.secret"),
+            "credentials.toml",
+            "clients/historian.key",
+        ] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        assert_eq!(mode("hub.pem") & 0o077, 0o044, "certificates stay readable");
+        let shipped: Vec<_> = std::fs::read_dir(certs.join("agents").join(id))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(shipped.iter().all(|f| !f.contains("ca.key")), "{shipped:?}");
+    }
+
+    let sim = Program::start(OUTPOST, &["sim", "--listen", "127.0.0.1:0"]);
+    let device = sim.wait_for("outpost sim listening on");
+
+    // The sample configurations, on ephemeral ports.
+    let hub_toml = write(
+        &dir,
+        "hub.toml",
+        &sample("hub.toml")
+            .replace("127.0.0.1:7443", "127.0.0.1:0")
+            .replace("127.0.0.1:5020", "127.0.0.1:0")
+            .replace("127.0.0.1:8020", "127.0.0.1:0")
+            .replace("plant-7", id),
+    );
+    let checked = ok(&["check", "--config", hub_toml.to_str().unwrap()]);
+    assert!(checked.contains("hub configuration OK"), "{checked}");
+
+    // Broken configurations: one line each, naming file, line or key; exit 2.
+    let broken = |name: &str, text: String, expect: &str| {
+        let path = write(&dir, name, &text);
+        let stderr = fails(&["check", "--config", path.to_str().unwrap()], 2);
+        assert!(stderr.contains(expect), "{name}: {stderr}");
+        assert!(stderr.lines().all(|l| l.starts_with("outpost: ")), "{stderr}");
+        stderr
+    };
+    let typo = broken(
+        "typo.toml",
+        sample("hub.toml").replace("listen = \"127.0.0.1:7443\"", "lisen = \"127.0.0.1:7443\""),
+        "lisen",
+    );
+    assert!(typo.contains("typo.toml:5:1:"), "{typo}");
+    broken(
+        "missing.toml",
+        sample("hub.toml").replace("certs/hub.pem", "certs/nope.pem"),
+        "certs/nope.pem",
+    );
+    broken(
+        "mismatch.toml",
+        sample("hub.toml").replace("certs/hub.key", "certs/ca/hub-ca.key"),
+        "tls",
+    );
+    let agent_broken = broken(
+        "agent-broken.toml",
+        sample("agent.toml")
+            .replace("id = \"plant-7\"", "id = \"Plant 7\"")
+            .replace("127.0.0.1:7443", "hub.example"),
+        "id",
+    );
+    assert!(
+        agent_broken.contains(": hub: ") && agent_broken.lines().count() >= 3,
+        "{agent_broken}"
+    );
+
+    let hub_log = dir.join("hub.log");
+    let mut command = Command::new(OUTPOST);
+    command
+        .args(["hub", "--config", hub_toml.to_str().unwrap()])
+        .stderr(std::fs::File::create(&hub_log).unwrap());
+    let hub = Program::spawn_with_stderr(command);
+    let hub_addr = hub.wait_for("outpost hub listening for agents on");
+    let gateway = hub.wait_for("outpost hub gateway for role scada on");
+    let secure_gateway = hub.wait_for("outpost hub modbus/tcp security gateway on");
+    let secure_gateway = secure_gateway.split(' ').next().unwrap().to_owned();
+
+    let agent_toml = write(
+        &dir,
+        "agent.toml",
+        &sample("agent.toml")
+            .replace("127.0.0.1:7443", &hub_addr)
+            .replace("127.0.0.1:5502", &device)
+            .replace("plant-7", id),
+    );
+    assert!(ok(&["check", "--config", agent_toml.to_str().unwrap()]).contains("agent configuration OK"));
+    let agent = Program::start(OUTPOST, &["agent", "--config", agent_toml.to_str().unwrap()]);
+    agent.wait_for("outpost agent connected");
+    hub.wait_for("outpost hub event: Connected");
+
+    // Reads and writes through the plain gateway (role scada).
+    let read = ok(&["read", "-a", &gateway, "holding", "10", "3"]);
+    assert_eq!(read, "holding 10 = 10\nholding 11 = 11\nholding 12 = 12\n");
+    ok(&["write", "-a", &gateway, "holding", "12", "1200"]);
+    let json = ok(&["read", "-a", &gateway, "--json", "holding", "12"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["values"], serde_json::json!([1200]));
+    // The sample policy lets scada write registers 10..19 only: 02, exit 1.
+    let denied = fails(&["write", "-a", &gateway, "holding", "30", "1"], 1);
+    assert!(denied.contains("illegal data address (0x02)"), "{denied}");
+    // A bad value is a usage error.
+    fails(&["write", "-a", &gateway, "holding", "12", "lots"], 2);
+
+    // The secure gateway: the historian's certificate says "viewer".
+    let tls = [
+        "--cert",
+        &format!("{certs_dir}/clients/historian.pem"),
+        "--key",
+        &format!("{certs_dir}/clients/historian.key"),
+        "--ca",
+        &format!("{certs_dir}/hub-ca.pem"),
+        "--server-name",
+        "hub.example",
+    ]
+    .map(String::from);
+    let secure = |rest: &[&str]| {
+        let mut args = vec!["-a", secure_gateway.as_str()];
+        args.extend(tls.iter().map(String::as_str));
+        args.extend_from_slice(rest);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let args = [vec!["read".to_owned()], secure(&["holding", "12"])].concat();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(ok(&args), "holding 12 = 1200\n");
+    let args = [vec!["write".to_owned()], secure(&["holding", "12", "1"])].concat();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let denied = fails(&args, 1);
+    assert!(
+        denied.contains("illegal function (0x01)"),
+        "Modbus/TCP Security answers 01: {denied}"
+    );
+
+    // Revoking the agent and the client, then SIGHUP: both are closed.
+    ok(&["certs", "revoke", id, "--dir", certs_dir]);
+    ok(&["certs", "revoke-client", "historian", "--dir", certs_dir]);
+    let credentials = std::fs::read_to_string(certs.join("credentials.toml")).unwrap();
+    assert!(credentials.contains("revoked = true"), "{credentials}");
+    signal(&hub, "HUP");
+    let closed = hub.wait_for("outpost hub reloaded; sessions closed:");
+    assert!(closed.contains(id), "{closed}");
+    hub.wait_for("outpost hub secure gateway");
+    let revoked = hub.wait_for("outpost hub event: Revoked");
+    assert!(revoked.contains(id), "{revoked}");
+    drop(agent);
+
+    // SIGTERM: the hub stops cleanly, exit 0.
+    signal(&hub, "TERM");
+    hub.wait_for("outpost hub stopped");
+    let mut hub = hub;
+    assert_eq!(hub.child.wait().unwrap().code(), Some(0));
+    // Its log went to a file: plain text, no terminal escapes.
+    let log = std::fs::read(&hub_log).unwrap();
+    assert!(!log.is_empty());
+    assert!(!log.contains(&0x1b), "escape bytes in a log file");
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_agent_cleanly_and_the_hub_sees_a_planned_stop() {
+    let dir = std::env::temp_dir().join(format!("outpost-command-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let certs = dir.join("certs");
+    let certs_dir = certs.to_str().unwrap();
+    ok(&["certs", "init", certs_dir]);
+    ok(&["certs", "agent", "plant-7", "--dir", certs_dir]);
+    let sim = Program::start(OUTPOST, &["sim", "--listen", "127.0.0.1:0"]);
+    let device = sim.wait_for("outpost sim listening on");
+    let hub_toml = write(
+        &dir,
+        "hub.toml",
+        &sample("hub.toml")
+            .replace("127.0.0.1:7443", "127.0.0.1:0")
+            .replace("127.0.0.1:5020", "127.0.0.1:0")
+            .replace("127.0.0.1:8020", "127.0.0.1:0"),
+    );
+    let hub = Program::start(
+        OUTPOST,
+        &["--log-format", "json", "hub", "--config", hub_toml.to_str().unwrap()],
+    );
+    let hub_addr = hub.wait_for("outpost hub listening for agents on");
+    let agent_toml = write(
+        &dir,
+        "agent.toml",
+        &sample("agent.toml")
+            .replace("127.0.0.1:7443", &hub_addr)
+            .replace("127.0.0.1:5502", &device),
+    );
+    let mut agent = Program::start(OUTPOST, &["agent", "--config", agent_toml.to_str().unwrap()]);
+    agent.wait_for("outpost agent connected");
+    hub.wait_for("outpost hub event: Connected");
+    signal(&agent, "TERM");
+    agent.wait_for("outpost agent stopped");
+    assert_eq!(agent.child.wait().unwrap().code(), Some(0));
+    let ended = hub.wait_for("outpost hub event: Disconnected");
+    assert!(ended.contains("NoError"), "a planned stop, not a fault: {ended}");
+    drop((hub, sim));
+    let _ = std::fs::remove_dir_all(&dir);
+}
