@@ -297,3 +297,86 @@ async fn sigterm_stops_the_agent_cleanly_and_the_hub_sees_a_planned_stop() {
     drop((hub, sim));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's walkthrough, run line by line as written; only the folder
+/// (`cli/config`, copied to a temporary one) and the fixed ports (each
+/// program binds port 0, and later lines use the addresses it reports)
+/// differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_walkthrough_runs_as_written() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let block = readme
+        .split("<!-- walkthrough -->")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README has a walkthrough block");
+    let dir = std::env::temp_dir().join(format!("outpost-readme-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    let folder = config.to_str().unwrap().to_owned();
+    // The README's fixed addresses, and what each became.
+    let mut addresses: Vec<(String, String)> = Vec::new();
+    let rewrite = |from: &str, to: &str, addresses: &mut Vec<(String, String)>| {
+        addresses.push((from.to_owned(), to.to_owned()));
+        for name in ["hub.toml", "agent.toml"] {
+            let path = config.join(name);
+            let text = std::fs::read_to_string(&path).unwrap().replace(from, to);
+            std::fs::write(path, text).unwrap();
+        }
+    };
+    // The hub binds port 0; the agent's file keeps the README's addresses
+    // until the device and the hub report theirs.
+    let hub = sample("hub.toml")
+        .replace("127.0.0.1:7443", "127.0.0.1:0")
+        .replace("127.0.0.1:5020", "127.0.0.1:0")
+        .replace("127.0.0.1:8020", "127.0.0.1:0");
+    write(&config, "hub.toml", &hub);
+    write(&config, "agent.toml", &sample("agent.toml"));
+    let mut programs = Vec::new();
+    let mut ran = 0;
+    for line in block.lines().filter(|l| l.starts_with("outpost ")) {
+        let background = line.ends_with(" &");
+        let mut line = line.trim_end_matches(" &").replace("cli/config", &folder);
+        for (from, to) in &addresses {
+            line = line.replace(from.as_str(), to);
+        }
+        let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+        if !background {
+            ok(&args);
+            ran += 1;
+            continue;
+        }
+        match args[0] {
+            "sim" => {
+                let wanted = args[2].to_owned();
+                let sim = Program::start(OUTPOST, &["sim", "--listen", "127.0.0.1:0"]);
+                let device = sim.wait_for("outpost sim listening on");
+                rewrite(&wanted, &device, &mut addresses);
+                programs.push(sim);
+            }
+            "hub" => {
+                let hub = Program::start(OUTPOST, &args);
+                let agents = hub.wait_for("outpost hub listening for agents on");
+                let gateway = hub.wait_for("outpost hub gateway for role scada on");
+                let secure = hub.wait_for("outpost hub modbus/tcp security gateway on");
+                let secure = secure.split(' ').next().unwrap().to_owned();
+                rewrite("127.0.0.1:7443", &agents, &mut addresses);
+                addresses.push(("127.0.0.1:5020".into(), gateway));
+                addresses.push(("127.0.0.1:8020".into(), secure));
+                programs.push(hub);
+            }
+            "agent" => {
+                let agent = Program::start(OUTPOST, &args);
+                agent.wait_for("outpost agent connected");
+                programs.push(agent);
+            }
+            other => panic!("a background line the test does not know: {other}"),
+        }
+        ran += 1;
+    }
+    assert!(ran >= 11, "only {ran} lines ran");
+    drop(programs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
