@@ -27,6 +27,9 @@ pub enum InvalidValue {
         /// The largest length allowed.
         max: usize,
     },
+    /// A secret written as text must be hexadecimal, two digits per byte.
+    #[error("a secret in text must be hexadecimal, two digits per byte")]
+    SecretHex,
     /// A channel binding value must be 16 to 64 bytes long.
     #[error("a channel binding must be {min}..={max} bytes long (got {len})")]
     BindingLength {
@@ -119,6 +122,44 @@ impl Secret {
             });
         }
         Ok(Self(secret.into()))
+    }
+
+    /// Reads a secret written in hexadecimal (as `outpost certs` writes
+    /// agents' secret files); surrounding whitespace is ignored.
+    ///
+    /// ```
+    /// use outpost_tunnel_proto::Secret;
+    /// assert!(Secret::from_hex("00112233445566778899aabbccddeeff\n").is_ok());
+    /// assert!(Secret::from_hex("not hex").is_err());
+    /// ```
+    pub fn from_hex(text: &str) -> Result<Self, InvalidValue> {
+        let text = text.trim();
+        if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InvalidValue::SecretHex);
+        }
+        let len = text.len() / 2;
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
+            return Err(InvalidValue::SecretLength {
+                len,
+                min: Self::MIN_LEN,
+                max: Self::MAX_LEN,
+            });
+        }
+        let mut bytes = [0u8; Self::MAX_LEN];
+        let digit = |c: u8| char::from(c).to_digit(16).ok_or(InvalidValue::SecretHex);
+        let mut result = Ok(());
+        for (slot, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+            match (digit(pair[0]), digit(pair[1])) {
+                (Ok(high), Ok(low)) => *slot = (high * 16 + low) as u8,
+                _ => {
+                    result = Err(InvalidValue::SecretHex);
+                    break;
+                }
+            }
+        }
+        let secret = result.and_then(|()| Self::new(&bytes[..len]));
+        bytes.zeroize();
+        secret
     }
 
     pub(crate) fn expose(&self) -> &[u8] {

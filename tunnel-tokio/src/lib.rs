@@ -53,6 +53,15 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The sans-IO Modbus codec (`outpost-modbus-core`), re-exported so an
+/// embedder depends on this crate alone.
+pub use outpost_modbus_core as modbus_core;
+/// The sans-IO tunnel protocol (`outpost-tunnel-proto`), re-exported.
+pub use outpost_tunnel_proto as tunnel_proto;
+/// An agent's id and secret, which every agent and hub program names.
+pub use outpost_tunnel_proto::{AgentId, Secret};
 
 pub mod agent;
 pub mod audit;

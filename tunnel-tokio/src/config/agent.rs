@@ -8,7 +8,7 @@ use outpost_modbus_core::access::Policy;
 use outpost_modbus_core::UnitId;
 use outpost_tunnel_proto::{AgentId, Secret};
 
-use super::{hex, read, relative, ConfigError, Findings};
+use super::{read, relative, ConfigError, Findings};
 use crate::agent::{Agent, AgentBuilder, Device};
 use crate::tls::AgentTls;
 
@@ -199,8 +199,7 @@ impl AgentConfig {
     fn secret(&self) -> Result<Secret, String> {
         let path = self.at(&self.secret_file);
         let text = crate::secrets::read_private(&path).map_err(|e| e.to_string())?;
-        let bytes = hex(&text).ok_or_else(|| format!("{}: not hexadecimal", path.display()))?;
-        Secret::new(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+        Secret::from_hex(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 

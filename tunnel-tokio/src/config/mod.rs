@@ -176,17 +176,5 @@ pub(crate) fn relative(config: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// Decodes hexadecimal text (surrounding whitespace ignored).
-pub(crate) fn hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use outpost_tunnel_proto::{AgentId, Credential, CredentialStore, MemoryCredentials, Secret};
+use outpost_tunnel_proto::{AgentId, Credential, CredentialStore, InvalidValue, MemoryCredentials, Secret};
 use tracing::info;
 
 /// Why a credentials file could not be loaded.
@@ -138,22 +138,14 @@ pub(crate) fn parse(text: &str, path: &str) -> Result<MemoryCredentials, Credent
             continue;
         }
         let hex = entry.secret.ok_or_else(|| bad("no secret"))?;
-        let bytes = decode_hex(&hex).ok_or_else(|| bad("the secret is not hexadecimal"))?;
-        let secret = Secret::new(&bytes).map_err(|_| bad("the secret is shorter than 16 bytes"))?;
+        let secret = Secret::from_hex(&hex).map_err(|e| match e {
+            InvalidValue::SecretLength { len, min, .. } if len < min => bad("the secret is shorter than 16 bytes"),
+            InvalidValue::SecretLength { .. } => bad("the secret is longer than 128 bytes"),
+            _ => bad("the secret is not hexadecimal"),
+        })?;
         store.insert(id, secret);
     }
     Ok(store)
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
