@@ -134,7 +134,7 @@ impl Secret {
     /// ```
     pub fn from_hex(text: &str) -> Result<Self, InvalidValue> {
         let text = text.trim();
-        if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(InvalidValue::SecretHex);
         }
         let len = text.len() / 2;

@@ -8,8 +8,8 @@
 //! - [`AgentConfig`]: `agent.toml` (identity, hub, TLS, backoff, devices,
 //!   access policy).
 //!
-//! Paths in a file are relative to the file's folder. [`HubConfig::check`]
-//! and [`AgentConfig::check`] load everything a start would (certificates,
+//! Paths in a file are relative to the file's folder. [`HubConfig::prepare`]
+//! and [`AgentConfig::prepare`] load everything a start would (certificates,
 //! keys and their modes, CAs, CRLs, secrets, credentials) and list every
 //! problem, not just the first.
 
