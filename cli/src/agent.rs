@@ -17,10 +17,26 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
     let config = AgentConfig::load(path).map_err(|e| Failure::Config(e.lines()))?;
     let builder = config.prepare().map_err(|e| Failure::Config(e.lines()))?;
+    // The recorder first: the agent's counters are made when it starts.
+    let metrics = match config.metrics {
+        Some(address) => Some(crate::metrics::bind(address).await?),
+        None => None,
+    };
     let agent = builder
         .build()
         .map_err(|e| Failure::Config(vec![format!("{}: {e}", path.display())]))?;
     let mut agent = agent.spawn();
+    let endpoint = match metrics {
+        Some((handle, listener)) => {
+            let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
+            println!("outpost agent metrics on http://{local}/metrics");
+            let stats = agent.stats_handle();
+            Some(crate::metrics::serve(listener, handle, move || {
+                outpost_tunnel_tokio::metrics::record_agent(&stats.stats(), stats.is_connected())
+            }))
+        }
+        None => None,
+    };
     println!(
         "outpost agent {} dialing {} (it listens on nothing)",
         config.id, config.hub
@@ -42,6 +58,7 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
         }
     }
     println!("outpost agent stopping");
+    drop(endpoint);
     agent.stop(STOP_GRACE).await;
     println!("outpost agent stopped");
     Ok(())

@@ -13,6 +13,11 @@ use crate::Failure;
 pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
     let config = HubConfig::load(path).map_err(|e| Failure::Config(e.lines()))?;
     let prepared = config.prepare().map_err(|e| Failure::Config(e.lines()))?;
+    // The recorder first: the hub's counters are made when it starts.
+    let metrics = match config.metrics {
+        Some(address) => Some(crate::metrics::bind(address).await?),
+        None => None,
+    };
     let credentials = prepared.credentials.clone();
     let hub = prepared
         .builder
@@ -20,6 +25,18 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::Runtime(format!("{}: listen = {}: {e}", path.display(), config.listen)))?;
     println!("outpost hub listening for agents on {}", hub.local_addr());
+    let hub = std::sync::Arc::new(hub);
+    let _endpoint = match metrics {
+        Some((handle, listener)) => {
+            let local = listener.local_addr().map_err(|e| Failure::Runtime(e.to_string()))?;
+            println!("outpost hub metrics on http://{local}/metrics");
+            let hub = std::sync::Arc::clone(&hub);
+            Some(crate::metrics::serve(listener, handle, move || {
+                outpost_tunnel_tokio::metrics::record_hub(&hub.stats())
+            }))
+        }
+        None => None,
+    };
     let mut secure: Vec<(Gateway, usize)> = Vec::new();
     let mut plain: Vec<Gateway> = Vec::new();
     for builder in prepared.gateways {
@@ -86,6 +103,7 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
     // Gateways first (no new requests), then the hub (a CLOSE to each agent).
     drop(secure);
     drop(plain);
+    drop(_endpoint);
     drop(hub);
     println!("outpost hub stopped");
     Ok(())

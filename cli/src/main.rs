@@ -28,6 +28,7 @@ mod client;
 #[cfg(feature = "hub")]
 mod hub;
 mod logging;
+mod metrics;
 mod signals;
 mod sim;
 

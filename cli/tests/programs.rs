@@ -256,7 +256,7 @@ async fn a_deployment_from_the_command_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_the_agent_cleanly_and_the_hub_sees_a_planned_stop() {
+async fn metrics_move_and_sigterm_stops_the_agent_cleanly() {
     let dir = std::env::temp_dir().join(format!("outpost-command-stop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -272,23 +272,52 @@ async fn sigterm_stops_the_agent_cleanly_and_the_hub_sees_a_planned_stop() {
         &sample("hub.toml")
             .replace("127.0.0.1:7443", "127.0.0.1:0")
             .replace("127.0.0.1:5020", "127.0.0.1:0")
-            .replace("127.0.0.1:8020", "127.0.0.1:0"),
+            .replace("127.0.0.1:8020", "127.0.0.1:0")
+            .replace("credentials = ", "metrics = \"127.0.0.1:0\"\ncredentials = "),
     );
     let hub = Program::start(
         OUTPOST,
         &["--log-format", "json", "hub", "--config", hub_toml.to_str().unwrap()],
     );
     let hub_addr = hub.wait_for("outpost hub listening for agents on");
+    let hub_metrics = hub.wait_for("outpost hub metrics on http://");
+    let gateway = hub.wait_for("outpost hub gateway for role scada on");
     let agent_toml = write(
         &dir,
         "agent.toml",
         &sample("agent.toml")
             .replace("127.0.0.1:7443", &hub_addr)
-            .replace("127.0.0.1:5502", &device),
+            .replace("127.0.0.1:5502", &device)
+            .replace("hub_name = ", "metrics = \"127.0.0.1:0\"\nhub_name = "),
     );
     let mut agent = Program::start(OUTPOST, &["agent", "--config", agent_toml.to_str().unwrap()]);
+    let agent_metrics = agent.wait_for("outpost agent metrics on http://");
     agent.wait_for("outpost agent connected");
     hub.wait_for("outpost hub event: Connected");
+
+    // Requests move the counters: two answered, one denied by the policy.
+    ok(&["read", "-a", &gateway, "holding", "10", "2"]);
+    ok(&["read", "-a", &gateway, "input", "1"]);
+    fails(&["write", "-a", &gateway, "holding", "30", "1"], 1);
+    let hub_text = scrape(&hub_metrics).await;
+    for expected in [
+        "outpost_hub_agents 1",
+        "outpost_hub_requests_total{outcome=\"ok\"} 2",
+        "outpost_hub_requests_total{outcome=\"denied\"} 1",
+        "outpost_hub_sessions_total 1",
+    ] {
+        assert!(hub_text.contains(expected), "{expected} not in\n{hub_text}");
+    }
+    let agent_text = scrape(&agent_metrics).await;
+    for expected in [
+        "outpost_agent_connected 1",
+        "outpost_agent_requests_total{outcome=\"ANSWERED\"} 2",
+        "outpost_agent_denials_total{rule=\"address\"} 1",
+        "outpost_agent_device_seconds_count{device=\"plc-1\"} 2",
+        "outpost_agent_device_seconds_bucket{device=\"plc-1\",le=\"+Inf\"} 2",
+    ] {
+        assert!(agent_text.contains(expected), "{expected} not in\n{agent_text}");
+    }
     signal(&agent, "TERM");
     agent.wait_for("outpost agent stopped");
     assert_eq!(agent.child.wait().unwrap().code(), Some(0));
@@ -379,4 +408,22 @@ async fn the_readme_walkthrough_runs_as_written() {
     assert!(ran >= 11, "only {ran} lines ran");
     drop(programs);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `GET /metrics` on `url` (`ADDR/metrics`), the body.
+async fn scrape(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.split('/').next().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: outpost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned()
 }

@@ -13,6 +13,7 @@
 //! | [`agent`] | [`agent::Agent`]: dials the hub, listens on nothing, serves devices under its policy |
 //! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), Modbus TCP and Modbus/TCP Security [`hub::Gateway`]s |
 //! | [`modbus`] | async [`modbus::Client`] (TCP, RTU over TCP) and [`modbus::Server`]; the [`modbus::Requests`] trait |
+//! | [`metrics`] | counters and histograms through the `metrics` facade, named and labelled in one table |
 //! | [`audit`] | the audit trail's events and their stable fields |
 //! | `config` | `hub.toml` and `agent.toml` as library types, checked with every problem named (feature `config`) |
 //! | [`binding`] | the Modbus application profile of the tunnel (`modbus/1`), pure encode and decode |
@@ -71,6 +72,7 @@ pub mod config;
 mod counted;
 mod driver;
 pub mod hub;
+pub mod metrics;
 pub mod modbus;
 pub mod profile;
 pub mod secrets;

@@ -119,6 +119,8 @@ pub(crate) struct DeviceRuntime {
     units: [bool; 256],
     queue: Mutex<Queue>,
     pub(crate) timeout: Duration,
+    /// How long the device takes to answer (`outpost_agent_device_seconds`).
+    pub(crate) latency: metrics::Histogram,
 }
 
 /// The sans-IO queue and the requests waiting on it.
@@ -193,6 +195,7 @@ impl DeviceRuntime {
             .timeout(device.timeout)
             .build();
         DeviceRuntime {
+            latency: metrics::histogram!("outpost_agent_device_seconds", "device" => device.name.clone()),
             name: device.name.clone(),
             client,
             units: device.units,

@@ -93,6 +93,7 @@ pub(crate) struct Inner {
     /// Holds the grace period once stopping.
     pub(crate) stopping: watch::Sender<Option<Duration>>,
     pub(crate) trail: crate::audit::Trail,
+    pub(crate) meters: crate::metrics::AgentMeters,
 }
 
 /// Settings of an [`Agent`].
@@ -249,6 +250,7 @@ impl Agent {
             connected,
             stopping: watch::channel(None).0,
             trail: crate::audit::Trail::default(),
+            meters: crate::metrics::AgentMeters::new(),
         });
         info!(
             target: "outpost::audit",
@@ -275,10 +277,28 @@ pub struct RunningAgent {
     connected: watch::Receiver<bool>,
 }
 
-impl RunningAgent {
-    /// The agent's counters.
+/// A handle to a running agent's counters that outlives borrows of the
+/// agent (for a metrics endpoint); it keeps nothing running.
+#[derive(Debug, Clone)]
+pub struct StatsHandle {
+    inner: Arc<Inner>,
+}
+
+impl StatsHandle {
+    /// The agent's counters now.
     pub fn stats(&self) -> AgentStats {
-        let c = &self.inner.counters;
+        self.inner.stats()
+    }
+
+    /// Whether a session with the hub is up now.
+    pub fn is_connected(&self) -> bool {
+        *self.inner.connected.borrow()
+    }
+}
+
+impl Inner {
+    fn stats(&self) -> AgentStats {
+        let c = &self.counters;
         AgentStats {
             connects: c.connects.load(Relaxed),
             sessions: c.sessions.load(Relaxed),
@@ -287,6 +307,20 @@ impl RunningAgent {
             denials: c.denials.load(Relaxed),
             bytes_in: c.traffic.received(),
             bytes_out: c.traffic.sent(),
+        }
+    }
+}
+
+impl RunningAgent {
+    /// The agent's counters.
+    pub fn stats(&self) -> AgentStats {
+        self.inner.stats()
+    }
+
+    /// A handle to the agent's counters (see [`StatsHandle`]).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle {
+            inner: Arc::clone(&self.inner),
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use outpost_modbus_core::access::Denial;
 use outpost_modbus_core::{Request, UnitId};
 use outpost_tunnel_proto::{ChannelId, Message};
 use tokio::sync::mpsc;
@@ -164,7 +165,9 @@ fn admit(
                 (unit.0, function.map(|f| f.value())),
                 span,
             );
-            Some(send(channel, correlation, &refusal.outcome()))
+            let outcome = refusal.outcome();
+            inner.meters.outcomes.add(outcome.name());
+            Some(send(channel, correlation, &outcome))
         }
         Verdict::Forward(admitted) => {
             inner.counters.requests.fetch_add(1, Relaxed);
@@ -188,6 +191,10 @@ fn admit(
                     Ok(answer) => Outcome::Answered(answer).encode(&mut payload),
                     Err(o) => o.encode(&mut payload),
                 }
+                inner.meters.outcomes.add(match &outcome {
+                    Ok(_) => "ANSWERED",
+                    Err(o) => o.name(),
+                });
                 let command = Command::Send {
                     channel,
                     correlation,
@@ -223,6 +230,19 @@ fn audit_refusal(
     let (start, quantity) = span.unwrap_or((0, 0));
     let role = metadata.role.as_str();
     let principal = &metadata.principal;
+    match refusal {
+        Refusal::Unit => inner.meters.denials.add("unit"),
+        Refusal::Policy(denial) => inner.meters.denials.add(match denial {
+            Denial::UnknownRole { .. } => "unknown_role",
+            Denial::Unit { .. } => "unit",
+            Denial::Function { .. } => "function",
+            Denial::Address { .. } => "address",
+            Denial::File { .. } => "file",
+            Denial::Fifo { .. } => "fifo",
+            _ => "other",
+        }),
+        _ => {}
+    }
     if matches!(refusal, Refusal::Unit | Refusal::Policy(_)) {
         inner.counters.denials.fetch_add(1, Relaxed);
     }
@@ -319,7 +339,10 @@ async fn forward(
     if left.is_zero() {
         return Err(Outcome::Expired);
     }
-    match device.client.send_pdu(unit, pdu, left.min(device.timeout)).await {
+    let sent = Instant::now();
+    let answer = device.client.send_pdu(unit, pdu, left.min(device.timeout)).await;
+    device.latency.record(sent.elapsed().as_secs_f64());
+    match answer {
         Ok(pdu) => {
             inner.counters.answered.fetch_add(1, Relaxed);
             Ok(pdu)

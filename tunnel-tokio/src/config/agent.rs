@@ -60,6 +60,10 @@ pub struct AgentConfig {
     /// The access policy: deny by default.
     #[serde(default)]
     pub policy: Policy,
+    /// Where the `outpost` command serves Prometheus metrics (`GET /metrics`);
+    /// off when absent. The agent listens on nothing else: keep it on
+    /// loopback, or leave it off.
+    pub metrics: Option<std::net::SocketAddr>,
     /// The file this was read from.
     #[serde(skip)]
     pub path: PathBuf,

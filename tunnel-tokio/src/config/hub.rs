@@ -60,6 +60,9 @@ pub struct HubConfig {
     /// Modbus/TCP Security gateways: each client acts as its certificate's role.
     #[serde(default)]
     pub secure_gateway: Vec<GatewayConfig>,
+    /// Where the `outpost` command serves Prometheus metrics (`GET /metrics`);
+    /// off when absent. Keep it on loopback or a management network.
+    pub metrics: Option<SocketAddr>,
     /// The file this was read from.
     #[serde(skip)]
     pub path: PathBuf,

@@ -141,6 +141,7 @@ pub(crate) struct HubInner {
     tls_timeout: Duration,
     gate: Mutex<GateState>,
     pub(crate) trail: crate::audit::Trail,
+    pub(crate) meters: crate::metrics::HubMeters,
     requester: RequesterConfig,
     registry: Mutex<HashMap<AgentId, Arc<Line>>>,
     changed: watch::Sender<u64>,
@@ -169,8 +170,11 @@ impl HubInner {
         let _ = self.events.send(event);
     }
 
-    fn reject(&self, peer: SocketAddr, reason: String) {
+    /// Refuses a connection; `class` is its metric label (`limit`, `tls`,
+    /// `identity`, `authentication`).
+    fn reject(&self, peer: SocketAddr, class: &'static str, reason: String) {
         self.counters.rejected.fetch_add(1, Relaxed);
+        self.meters.rejected.add(class);
         if self.trail.admit("agent.rejected", &peer.ip().to_string()) {
             warn!(target: "outpost::audit", event = "agent.rejected", %peer, %reason, "agent connection rejected");
         }
@@ -180,7 +184,7 @@ impl HubInner {
     /// Rejects a connection that failed before TLS named an identity.
     fn reject_anonymous(&self, peer: SocketAddr, reason: String) {
         self.gate().gate.failed_anonymous(Instant::now(), peer.ip());
-        self.reject(peer, reason);
+        self.reject(peer, "tls", reason);
     }
 
     fn gate(&self) -> std::sync::MutexGuard<'_, GateState> {
@@ -325,6 +329,7 @@ impl HubBuilder {
                 handshakes: HashMap::new(),
             }),
             trail: crate::audit::Trail::default(),
+            meters: crate::metrics::HubMeters::new(),
             requester: self.requester,
             registry: Mutex::new(HashMap::new()),
             changed,
@@ -527,7 +532,7 @@ async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
         match state.gate.admit(Instant::now(), peer.ip()) {
             Admit::Refuse(reason) => {
                 drop(state);
-                inner.reject(peer, reason.into());
+                inner.reject(peer, "limit", reason.into());
             }
             Admit::Go { ticket, evict } => {
                 for old in evict {
@@ -578,15 +583,15 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
         .map(|c| c.clone().into_owned())
         .collect();
     if let Err(reason) = inner.gate().gate.identified(Instant::now(), &certified) {
-        return inner.reject(peer, format!("{reason} (certificate names {certified})"));
+        return inner.reject(peer, "identity", format!("{reason} (certificate names {certified})"));
     }
     let binding = match channel_binding(conn) {
         Ok(b) => b,
-        Err(e) => return inner.reject(peer, e.to_string()),
+        Err(e) => return inner.reject(peer, "tls", e.to_string()),
     };
     let mut random = [0u8; 32];
     if provider().secure_random.fill(&mut random).is_err() {
-        return inner.reject(peer, "no randomness".into());
+        return inner.reject(peer, "tls", "no randomness".into());
     }
     let mut config = inner.config.clone();
     config.handshake_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
@@ -621,7 +626,11 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
             other => format!("handshake did not complete: {other}"),
         };
         inner.gate().gate.failed_as(Instant::now(), certified.clone());
-        return inner.reject(peer, format!("{reason} (certificate names {certified})"));
+        return inner.reject(
+            peer,
+            "authentication",
+            format!("{reason} (certificate names {certified})"),
+        );
     };
     inner.gate().gate.authenticated(&agent);
     inner.counters.sessions.fetch_add(1, Relaxed);

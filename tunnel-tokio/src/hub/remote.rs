@@ -88,6 +88,18 @@ impl RemoteClient {
         pdu: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, ClientError> {
+        let result = self.send_once(unit, expect, pdu, timeout).await;
+        self.hub.meters.request(&result);
+        result
+    }
+
+    async fn send_once(
+        &self,
+        unit: UnitId,
+        expect: Expectation,
+        pdu: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
         let no_agent = || ClientError::NoAgent(self.agent.to_string());
         let line = self.hub.line(&self.agent).ok_or_else(no_agent)?;
         let changes = Request::decode(&pdu).map(|r| r.is_write()).unwrap_or(true);
