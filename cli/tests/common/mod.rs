@@ -14,17 +14,8 @@ pub(crate) struct Program {
 impl Program {
     /// Starts `command` with its standard output read line by line.
     pub(crate) fn spawn(mut command: Command) -> Program {
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Program { child, lines }
+        command.stderr(Stdio::null());
+        Program::spawn_with_stderr(command)
     }
 
     /// Starts `command` with its standard output read line by line and
