@@ -28,6 +28,7 @@ mod client;
 #[cfg(feature = "hub")]
 mod hub;
 mod logging;
+#[cfg(any(feature = "hub", feature = "agent"))]
 mod metrics;
 mod signals;
 mod sim;
