@@ -3,6 +3,8 @@
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+// SIGHUP matters to the programs only.
+
 /// Resolves on the first SIGTERM or SIGINT.
 pub(crate) async fn terminated() {
     let mut term = signal(SignalKind::terminate()).ok();
@@ -13,6 +15,7 @@ pub(crate) async fn terminated() {
     }
 }
 
+#[cfg(any(feature = "hub", feature = "agent"))]
 /// SIGHUP, as a stream of reload requests (never resolves if it cannot be
 /// installed).
 pub(crate) fn hangups() -> Option<Signal> {
