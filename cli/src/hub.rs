@@ -8,6 +8,9 @@ use outpost_tunnel_tokio::hub::{Gateway, HubEvent};
 use tracing::{error, info};
 
 use crate::signals;
+
+/// How long gateways may take to answer what is in flight on a stop.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::Failure;
 
 pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
@@ -99,10 +102,14 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
             () = &mut stop => break,
         }
     }
-    info!("stopping: gateways closed, agents told the hub is stopping");
-    // Gateways first (no new requests), then the hub (a CLOSE to each agent).
-    drop(secure);
-    drop(plain);
+    info!("stopping: gateways answer what is in flight, then agents are told the hub is stopping");
+    // Gateways first (nothing new read; requests in flight answered, for
+    // STOP_GRACE at most), then the hub (a CLOSE to each agent).
+    let mut stopping = tokio::task::JoinSet::new();
+    for gateway in plain.into_iter().chain(secure.into_iter().map(|(g, _)| g)) {
+        stopping.spawn(gateway.stop(STOP_GRACE));
+    }
+    while stopping.join_next().await.is_some() {}
     drop(_endpoint);
     drop(hub);
     println!("outpost hub stopped");

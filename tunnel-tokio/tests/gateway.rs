@@ -152,3 +152,48 @@ async fn a_full_gateway_closes_the_client_idle_longest() {
     assert_eq!(n, 0, "the idle client was closed");
     assert_eq!(busy.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopping_gateway_answers_what_is_in_flight_then_closes() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let (device, _writes, _device_task) = common::slow_device(Duration::from_millis(300)).await;
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    agent.connected().await;
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let gateway = hub
+        .gateway(
+            GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
+                .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1")),
+        )
+        .await
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(gateway.local_addr()).await.unwrap();
+    let mut frame = [0u8; 12];
+    let n = mbap::encode(
+        MbapHeader {
+            transaction_id: 7,
+            unit: UNIT,
+        },
+        &[0x03u8, 0x00, 0x00, 0x00, 0x02][..],
+        &mut frame,
+    )
+    .unwrap();
+    stream.write_all(&frame[..n]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    gateway.stop(Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it waited only for the read in flight"
+    );
+    // The answer came before the close.
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = mbap::decode(&answer).unwrap().expect("a whole answer");
+    assert_eq!(reply.header.transaction_id, 7);
+    assert_eq!(reply.pdu, [0x03, 0x04, 0x00, 0x00, 0x00, 0x01]);
+}

@@ -36,6 +36,8 @@ pub(super) struct Client {
     pub(super) identity: Option<ClientIdentity>,
     pub(super) started: tokio::time::Instant,
     pub(super) last_active: Arc<AtomicU64>,
+    /// Set when the gateway stops.
+    pub(super) draining: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Client {
@@ -46,6 +48,7 @@ impl Client {
     {
         let config = &self.config;
         let peer = self.peer;
+        let mut draining = self.draining.clone();
         let role = self.metadata.role.clone();
         // Modbus/TCP Security answers every authorization failure with 01.
         let secure = self.identity.is_some();
@@ -147,13 +150,18 @@ impl Client {
             // Idle: nothing read and nothing in flight for the idle time.
             let idle = config.idle_timeout;
             let read = loop {
-                match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
-                    Ok(read) => break read,
-                    Err(_) if slots.available_permits() == config.max_in_flight => {
-                        info!(gateway = %config.name, %peer, idle = ?idle, "idle gateway client closed");
-                        break 'read;
-                    }
-                    Err(_) => {}
+                tokio::select! {
+                    read = tokio::time::timeout(idle, rd.read_buf(&mut buf)) => match read {
+                        Ok(read) => break read,
+                        Err(_) if slots.available_permits() == config.max_in_flight => {
+                            info!(gateway = %config.name, %peer, idle = ?idle, "idle gateway client closed");
+                            break 'read;
+                        }
+                        Err(_) => {}
+                    },
+                    // The gateway is stopping: nothing new is read; what is
+                    // in flight is answered below.
+                    _ = draining.wait_for(|d| *d) => break 'read,
                 }
             };
             match read {

@@ -34,6 +34,7 @@ use outpost_modbus_core::UnitId;
 use outpost_tunnel_proto::AgentId;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
@@ -220,6 +221,8 @@ pub struct Gateway {
     clients: Arc<Mutex<Clients>>,
     /// A secure gateway's handshakes (and the TLS settings they use).
     handshakes: Option<Handshakes>,
+    /// Tells the clients to finish what is in flight and close.
+    draining: watch::Sender<bool>,
     /// The accept loop, which owns every client task.
     _task: AbortOnDrop<()>,
 }
@@ -228,6 +231,22 @@ impl Gateway {
     /// The address the gateway listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Stops the gateway gracefully: clients stop being read, requests in
+    /// flight are answered (for at most `grace`), then every connection
+    /// and the listener close.
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.draining.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline {
+            let empty = self.clients.lock().unwrap_or_else(|p| p.into_inner()).slots.is_empty();
+            if empty {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        info!(target: "outpost::audit", event = "gateway.stopped", gateway = %self.name, "gateway stopped");
     }
 
     /// A secure gateway takes new TLS settings (a new client CA, new CRLs)
@@ -282,18 +301,21 @@ pub(super) async fn start(hub: Arc<HubInner>, config: GatewayBuilder) -> Result<
         Mode::Plain(_) => None,
     };
     let name = config.name.clone();
+    let (draining, drain_rx) = watch::channel(false);
     let task = AbortOnDrop(tokio::spawn(accept(
         listener,
         hub,
         Arc::new(config),
         Arc::clone(&clients),
         handshakes.clone(),
+        drain_rx,
     )));
     Ok(Gateway {
         local,
         name,
         clients,
         handshakes,
+        draining,
         _task: task,
     })
 }
@@ -338,6 +360,7 @@ async fn accept(
     config: Arc<GatewayBuilder>,
     clients: Arc<Mutex<Clients>>,
     handshakes: Option<Handshakes>,
+    draining: watch::Receiver<bool>,
 ) {
     let started = tokio::time::Instant::now();
     accept_loop(listener, "modbus gateway", |stream, peer, tasks| {
@@ -362,6 +385,7 @@ async fn accept(
             (Mode::Secure(..), Some(handshakes)) => {
                 let (handshakes_, hub, config_) = (handshakes.clone(), Arc::clone(&hub), Arc::clone(&config));
                 let (clients_, last_active_) = (Arc::clone(&clients), Arc::clone(&last_active));
+                let draining_ = draining.clone();
                 let chain_ = Arc::clone(&chain);
                 let admitted = handshakes.admit(peer, |place| {
                     // Made here, not before: a refused connection must not
@@ -390,6 +414,7 @@ async fn accept(
                                     identity: Some(identity),
                                     started,
                                     last_active: last_active_,
+                                    draining: draining_,
                                 };
                                 let (rd, wr) = tokio::io::split(tls);
                                 client.serve(rd, wr).await;
@@ -427,6 +452,7 @@ async fn accept(
                     identity: None,
                     started,
                     last_active: Arc::clone(&last_active),
+                    draining: draining.clone(),
                 };
                 let leave = Leave {
                     clients: Arc::clone(&clients),
