@@ -1,12 +1,12 @@
 //! `outpost agent`: runs the agent from `agent.toml` until SIGTERM or
 //! Ctrl-C, which finish the requests in service and tell the hub the stop
-//! is planned.
+//! is planned. SIGHUP reloads the access policy.
 
 use std::path::Path;
 use std::time::Duration;
 
 use outpost_tunnel_tokio::config::AgentConfig;
-use tracing::info;
+use tracing::{error, info};
 
 use crate::signals;
 use crate::Failure;
@@ -52,7 +52,22 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
                 println!("outpost agent connected");
             }
             () = signals::recv(&mut hangup) => {
-                info!("SIGHUP: the agent's configuration is read at start; restart it to apply changes");
+                // The policy is reloaded; a file that fails keeps the old one.
+                match AgentConfig::load(path) {
+                    Ok(fresh) => {
+                        let change = agent.set_policy(fresh.policy);
+                        println!(
+                            "outpost agent reloaded the policy: roles added {:?}, removed {:?}, changed {:?}",
+                            change.added, change.removed, change.changed
+                        );
+                        info!("devices, the hub and TLS settings are read at start: restart the agent to apply changes to them");
+                    }
+                    Err(e) => {
+                        for line in e.lines() {
+                            error!("reload: policy kept as it was: {line}");
+                        }
+                    }
+                }
             }
             () = &mut stop => break,
         }

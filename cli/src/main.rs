@@ -93,8 +93,9 @@ enum Command {
     },
     /// Runs an agent: dials the hub, serves the plant's devices under its policy.
     ///
-    /// SIGTERM or Ctrl-C finish the requests in service (5 s at most), tell
-    /// the hub the stop is planned, and exit 0.
+    /// SIGHUP reloads the access policy from the file; SIGTERM or Ctrl-C
+    /// finish the requests in service (5 s at most), tell the hub the stop
+    /// is planned, and exit 0.
     ///
     /// Example: outpost agent --config /etc/outpost/agent.toml
     #[cfg(feature = "agent")]

@@ -318,6 +318,16 @@ async fn metrics_move_and_sigterm_stops_the_agent_cleanly() {
     ] {
         assert!(agent_text.contains(expected), "{expected} not in\n{agent_text}");
     }
+    // SIGHUP: the agent reads its policy again (scada may now write 30).
+    let widened = std::fs::read_to_string(&agent_toml)
+        .unwrap()
+        .replace("write = [[10, 19]]", "write = [[10, 39]]");
+    std::fs::write(&agent_toml, widened).unwrap();
+    signal(&agent, "HUP");
+    let reloaded = agent.wait_for("outpost agent reloaded the policy:");
+    assert!(reloaded.contains("changed [\"scada\"]"), "{reloaded}");
+    ok(&["write", "-a", &gateway, "holding", "30", "1"]);
+
     signal(&agent, "TERM");
     agent.wait_for("outpost agent stopped");
     assert_eq!(agent.child.wait().unwrap().code(), Some(0));

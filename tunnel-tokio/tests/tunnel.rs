@@ -429,3 +429,42 @@ async fn an_expired_crl_is_refused_unless_allowed() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_policy_decides_the_next_requests_without_a_reconnect() {
+    let pki = Pki::new();
+    let (hub, agent) = connected(&pki).await;
+    let plc = hub
+        .agent(AGENT)
+        .unwrap()
+        .modbus("plc-1", Role::new("operator").unwrap());
+    plc.write_single_register(UNIT, 5, 55).await.unwrap();
+    // The operator may now only read; a "maintenance" role appears.
+    let stricter: outpost_modbus_core::access::Policy = toml::from_str(
+        r#"
+        [roles.operator]
+        units = [1]
+        functions = ["read"]
+        holding_registers = { read = [[0, 99]] }
+
+        [roles.viewer]
+        units = [1]
+        functions = ["read"]
+        holding_registers = { read = [[0, 9]] }
+
+        [roles.maintenance]
+        units = [1]
+        functions = ["read", "write"]
+        holding_registers = { read = [[0, 99]], write = [[0, 99]] }
+        "#,
+    )
+    .unwrap();
+    let change = agent.set_policy(stricter);
+    assert_eq!(change.added, ["maintenance"]);
+    assert_eq!(change.changed, ["operator"]);
+    assert!(change.removed.is_empty());
+    let err = plc.write_single_register(UNIT, 5, 1).await.unwrap_err();
+    assert!(matches!(err, ClientError::Denied(_)), "{err}");
+    assert_eq!(plc.read_holding_registers(UNIT, 5, 1).await.unwrap(), [55]);
+    assert_eq!(agent.stats().sessions, 1, "the same session");
+}

@@ -83,7 +83,9 @@ pub(crate) struct Inner {
     id: AgentId,
     secret: Secret,
     config: Config,
-    pub(crate) policy: Policy,
+    /// Replaced whole by [`RunningAgent::set_policy`]; each request reads
+    /// the one current when it arrives.
+    pub(crate) policy: std::sync::RwLock<Arc<Policy>>,
     pub(crate) devices: HashMap<String, Arc<DeviceRuntime>>,
     backoff: (Duration, Duration),
     connect_timeout: Duration,
@@ -238,7 +240,7 @@ impl Agent {
             id: self.id,
             secret: self.secret,
             config: self.config,
-            policy: self.policy,
+            policy: std::sync::RwLock::new(Arc::new(self.policy)),
             devices: self
                 .devices
                 .iter()
@@ -257,7 +259,7 @@ impl Agent {
             event = "policy.loaded",
             agent = %inner.id,
             devices = inner.devices.len(),
-            roles = ?inner.policy.roles().collect::<Vec<_>>(),
+            roles = ?inner.policy().roles().collect::<Vec<_>>(),
             "agent started; access policy loaded"
         );
         let task = tokio::spawn(run(Arc::clone(&inner)));
@@ -275,6 +277,18 @@ pub struct RunningAgent {
     inner: Arc<Inner>,
     task: JoinHandle<()>,
     connected: watch::Receiver<bool>,
+}
+
+/// What [`RunningAgent::set_policy`] changed, by role name.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// Roles the new policy has and the old did not.
+    pub added: Vec<String>,
+    /// Roles the old policy had and the new does not.
+    pub removed: Vec<String>,
+    /// Roles in both whose rules differ.
+    pub changed: Vec<String>,
 }
 
 /// A handle to a running agent's counters that outlives borrows of the
@@ -297,6 +311,11 @@ impl StatsHandle {
 }
 
 impl Inner {
+    /// The access policy now.
+    pub(crate) fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     fn stats(&self) -> AgentStats {
         let c = &self.counters;
         AgentStats {
@@ -315,6 +334,39 @@ impl RunningAgent {
     /// The agent's counters.
     pub fn stats(&self) -> AgentStats {
         self.inner.stats()
+    }
+
+    /// Replaces the access policy: requests that arrive from now on are
+    /// decided by `policy` (those already admitted go on). Audited as
+    /// `policy.loaded`. Returns the roles added, removed and changed.
+    pub fn set_policy(&self, policy: Policy) -> PolicyChange {
+        let old = self.inner.policy();
+        let mut change = PolicyChange::default();
+        for role in policy.roles() {
+            match old.role(role) {
+                None => change.added.push(role.to_owned()),
+                Some(rules) if Some(rules) != policy.role(role) => change.changed.push(role.to_owned()),
+                Some(_) => {}
+            }
+        }
+        change.removed = old
+            .roles()
+            .filter(|r| policy.role(r).is_none())
+            .map(str::to_owned)
+            .collect();
+        *self.inner.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(policy);
+        info!(
+            target: "outpost::audit",
+            event = "policy.loaded",
+            agent = %self.inner.id,
+            devices = self.inner.devices.len(),
+            roles = ?self.inner.policy().roles().collect::<Vec<_>>(),
+            added = ?change.added,
+            removed = ?change.removed,
+            changed = ?change.changed,
+            "access policy replaced"
+        );
+        change
     }
 
     /// A handle to the agent's counters (see [`StatsHandle`]).

@@ -138,7 +138,8 @@ fn admit(
     let received = Instant::now();
     let correlation = message.correlation;
     let grant = admission.grant(channel).cloned();
-    let verdict = admission.handle_request(channel, correlation, &message.payload, &inner.policy, |d, unit| {
+    let policy = inner.policy();
+    let verdict = admission.handle_request(channel, correlation, &message.payload, &policy, |d, unit| {
         d.serves(unit)
     });
     let grant = grant?;
