@@ -121,6 +121,8 @@ pub(crate) struct DeviceRuntime {
     pub(crate) timeout: Duration,
     /// How long the device takes to answer (`outpost_agent_device_seconds`).
     pub(crate) latency: metrics::Histogram,
+    /// Whether the last attempt could not connect (logged when it changes).
+    pub(crate) unreachable: std::sync::atomic::AtomicBool,
 }
 
 /// The sans-IO queue and the requests waiting on it.
@@ -196,6 +198,7 @@ impl DeviceRuntime {
             .build();
         DeviceRuntime {
             latency: metrics::histogram!("outpost_agent_device_seconds", "device" => device.name.clone()),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
             name: device.name.clone(),
             client,
             units: device.units,

@@ -343,6 +343,15 @@ async fn forward(
     let sent = Instant::now();
     let answer = device.client.send_pdu(unit, pdu, left.min(device.timeout)).await;
     device.latency.record(sent.elapsed().as_secs_f64());
+    // Whether the device can be reached is logged when it changes, not per
+    // request: an operator sees a PLC go away and come back.
+    let unreachable = matches!(answer, Err(crate::modbus::ClientError::Connect(_)));
+    if device.unreachable.swap(unreachable, Relaxed) != unreachable {
+        match &answer {
+            Err(e) if unreachable => warn!(agent = %inner.id, device = %device.name, error = %e, "device unreachable"),
+            _ => info!(agent = %inner.id, device = %device.name, "device reachable again"),
+        }
+    }
     match answer {
         Ok(pdu) => {
             inner.counters.answered.fetch_add(1, Relaxed);
