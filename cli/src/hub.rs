@@ -44,10 +44,11 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
     let mut plain: Vec<Gateway> = Vec::new();
     for builder in prepared.gateways {
         let is_secure = builder.is_secure();
+        let address = builder.listen_address();
         let gateway = hub
             .gateway(builder)
             .await
-            .map_err(|e| Failure::Runtime(format!("{}: gateway: {e}", path.display())))?;
+            .map_err(|e| Failure::Runtime(format!("{}: gateway on {address}: {e}", path.display())))?;
         if is_secure {
             println!(
                 "outpost hub modbus/tcp security gateway on {} (roles from client certificates)",

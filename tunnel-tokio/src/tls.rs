@@ -50,6 +50,14 @@ pub enum TlsError {
     /// that is a valid agent id).
     #[error("the client certificate names no agent")]
     NoAgentId,
+    /// A private key that does not belong to its certificate.
+    #[error("the key {key} does not belong to the certificate {cert}")]
+    KeyMismatch {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+    },
     /// A private key file others may read.
     #[error(transparent)]
     Exposed(#[from] crate::secrets::ExposedSecret),
@@ -100,6 +108,15 @@ pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
         .map_err(pem_error(path))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_error(path))
+}
+
+/// Names the files when a key does not match its certificate.
+pub(crate) fn naming(cert: &Path, key: &Path) -> impl FnOnce(TlsError) -> TlsError {
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    move |e| match e {
+        TlsError::Rustls(rustls::Error::InconsistentKeys(_)) => TlsError::KeyMismatch { cert, key },
+        other => other,
+    }
 }
 
 /// A root store of `cas`; an empty list is refused.
@@ -199,7 +216,7 @@ impl HubTls {
     /// Builds the configuration from PEM files; `crl` may name a file of CRLs.
     pub fn from_pem_files(cert: &Path, key: &Path, agent_ca: &Path, crl: Option<&Path>) -> Result<Self, TlsError> {
         let crls = load_optional_crls(crl)?;
-        Self::new(load_certs(cert)?, load_key(key)?, &load_certs(agent_ca)?, crls)
+        Self::new(load_certs(cert)?, load_key(key)?, &load_certs(agent_ca)?, crls).map_err(naming(cert, key))
     }
 
     /// The rustls configuration.
@@ -241,7 +258,7 @@ impl AgentTls {
 
     /// Builds the configuration from PEM files.
     pub fn from_pem_files(cert: &Path, key: &Path, hub_ca: &Path, hub_name: &str) -> Result<Self, TlsError> {
-        Self::new(load_certs(cert)?, load_key(key)?, &load_certs(hub_ca)?, hub_name)
+        Self::new(load_certs(cert)?, load_key(key)?, &load_certs(hub_ca)?, hub_name).map_err(naming(cert, key))
     }
 
     /// The rustls configuration.

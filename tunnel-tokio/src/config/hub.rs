@@ -319,6 +319,14 @@ impl HubConfig {
             );
             return None;
         };
+        if let Some(policy) = &g.policy {
+            if policy.role(role).is_none() {
+                f.add(
+                    format!("{key}.policy"),
+                    format!("has no role {role:?}, the gateway's role: it would refuse every request"),
+                );
+            }
+        }
         let role = f.take(format!("{key}.role"), Role::new(role).map_err(|_| ROLE_RULE))?;
         let mut builder = GatewayBuilder::new(g.listen, role);
         if let Some(name) = &g.name {

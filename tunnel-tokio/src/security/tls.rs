@@ -16,7 +16,9 @@ use rustls::{
 };
 
 use super::role::role_from_certificate;
-use crate::tls::{client_verifier, load_certs, load_key, load_optional_crls, provider, roots, ExpiredCrl, TlsError};
+use crate::tls::{
+    client_verifier, load_certs, load_key, load_optional_crls, naming, provider, roots, ExpiredCrl, TlsError,
+};
 
 /// The protocol versions Modbus/TCP Security allows (1.2 or later).
 static VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
@@ -158,7 +160,7 @@ impl SecureServerTls {
     /// Builds the configuration from PEM files; `crl` may name a file of CRLs.
     pub fn from_pem_files(cert: &Path, key: &Path, client_ca: &Path, crl: Option<&Path>) -> Result<Self, TlsError> {
         let crls = load_optional_crls(crl)?;
-        Self::new(load_certs(cert)?, load_key(key)?, &load_certs(client_ca)?, crls)
+        Self::new(load_certs(cert)?, load_key(key)?, &load_certs(client_ca)?, crls).map_err(naming(cert, key))
     }
 
     /// The rustls configuration.
@@ -202,7 +204,7 @@ impl SecureClientTls {
 
     /// Builds the configuration from PEM files.
     pub fn from_pem_files(cert: &Path, key: &Path, server_ca: &Path, server_name: &str) -> Result<Self, TlsError> {
-        Self::new(load_certs(cert)?, load_key(key)?, &load_certs(server_ca)?, server_name)
+        Self::new(load_certs(cert)?, load_key(key)?, &load_certs(server_ca)?, server_name).map_err(naming(cert, key))
     }
 
     /// The rustls configuration.

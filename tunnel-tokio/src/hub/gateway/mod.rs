@@ -207,6 +207,11 @@ impl GatewayBuilder {
         self
     }
 
+    /// The address the gateway will listen on.
+    pub fn listen_address(&self) -> SocketAddr {
+        self.listen
+    }
+
     /// Whether clients authenticate with certificates (Modbus/TCP Security).
     pub fn is_secure(&self) -> bool {
         matches!(self.mode, Mode::Secure(..))
