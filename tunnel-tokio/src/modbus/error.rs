@@ -41,7 +41,7 @@ pub enum ClientError {
     Framing(outpost_modbus_core::FrameError),
     /// The agent's policy refused the request for this role (exception 01,
     /// 02, or 0A for a unit the device does not serve); nothing was sent.
-    #[error("denied by the agent's policy (exception {0:?})")]
+    #[error("denied by the agent's policy (exception {0})")]
     Denied(ExceptionCode),
     /// The agent could not reach the device; nothing was sent.
     #[error("the agent cannot reach the device")]
