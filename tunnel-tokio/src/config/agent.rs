@@ -8,7 +8,7 @@ use outpost_modbus_core::access::Policy;
 use outpost_modbus_core::UnitId;
 use outpost_tunnel_proto::{AgentId, Secret};
 
-use super::{read, relative, ConfigError, Findings};
+use super::{check_dates, read, relative, ConfigError, Findings, SessionSettings};
 use crate::agent::{Agent, AgentBuilder, Device};
 use crate::tls::AgentTls;
 
@@ -54,6 +54,9 @@ pub struct AgentConfig {
     pub backoff: Backoff,
     /// How long one connection attempt may take, in ms (10 000).
     pub connect_timeout_ms: Option<u64>,
+    /// The tunnel session's settings.
+    #[serde(default)]
+    pub session: SessionSettings,
     /// The devices the agent serves.
     #[serde(default)]
     pub device: Vec<DeviceConfig>,
@@ -165,7 +168,12 @@ impl AgentConfig {
             ),
         );
         let secret = f.take("secret_file", self.secret());
-        let mut builder = Agent::builder().hub(self.hub.clone()).policy(self.policy.clone());
+        check_dates(&mut f, "tls.cert", &self.at(&self.tls.cert));
+        let session = self.session.build(&mut f);
+        let mut builder = Agent::builder()
+            .hub(self.hub.clone())
+            .policy(self.policy.clone())
+            .session_config(session);
         if self.backoff.initial_ms.is_some() || self.backoff.max_ms.is_some() {
             let initial = self.backoff.initial_ms.unwrap_or(500);
             let max = self.backoff.max_ms.unwrap_or(60_000);

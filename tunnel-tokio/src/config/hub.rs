@@ -10,7 +10,7 @@ use outpost_modbus_core::access::Policy;
 use outpost_modbus_core::UnitId;
 use outpost_tunnel_proto::AgentId;
 
-use super::{read, relative, ConfigError, Findings};
+use super::{check_dates, read, relative, ConfigError, Findings, SessionSettings};
 use crate::binding::Role;
 use crate::hub::{FileCredentials, GatewayBuilder, Hub, HubBuilder, Route};
 use crate::security::SecureServerTls;
@@ -54,6 +54,9 @@ pub struct HubConfig {
     /// Limits on agents' handshakes and requests (defaults of [`HubBuilder`]).
     #[serde(default)]
     pub limits: HubLimits,
+    /// The tunnel sessions' settings.
+    #[serde(default)]
+    pub session: SessionSettings,
     /// Plain Modbus TCP gateways: each acts as its one `role`.
     #[serde(default)]
     pub gateway: Vec<GatewayConfig>,
@@ -81,6 +84,10 @@ pub struct HubTlsFiles {
     pub agent_ca: PathBuf,
     /// CRLs of that CA (optional).
     pub crl: Option<PathBuf>,
+    /// Use a CRL past its next update as it is (false: certificates it
+    /// covers are refused, so a stale CRL cannot hide a revocation).
+    #[serde(default)]
+    pub allow_expired_crl: bool,
 }
 
 /// `[limits]` of `hub.toml`; each key is optional.
@@ -200,12 +207,22 @@ impl HubConfig {
 
     /// The hub's TLS, from its files as they are now (what a reload reads).
     pub fn hub_tls(&self) -> Result<HubTls, crate::tls::TlsError> {
-        HubTls::from_pem_files(
-            &self.at(&self.tls.cert),
-            &self.at(&self.tls.key),
-            &self.at(&self.tls.agent_ca),
-            self.tls.crl.as_ref().map(|p| self.at(p)).as_deref(),
+        use crate::tls::{load_certs, load_key, load_optional_crls, ExpiredCrl};
+        let (cert, key) = (self.at(&self.tls.cert), self.at(&self.tls.key));
+        let crls = load_optional_crls(self.tls.crl.as_ref().map(|p| self.at(p)).as_deref())?;
+        let expired = if self.tls.allow_expired_crl {
+            ExpiredCrl::Allow
+        } else {
+            ExpiredCrl::Refuse
+        };
+        HubTls::with_crl_policy(
+            load_certs(&cert)?,
+            load_key(&key)?,
+            &load_certs(&self.at(&self.tls.agent_ca))?,
+            crls,
+            expired,
         )
+        .map_err(crate::tls::naming(&cert, &key))
     }
 
     /// The TLS of the `index`th secure gateway, from its files as they are
@@ -229,6 +246,8 @@ impl HubConfig {
     pub fn prepare(&self) -> Result<PreparedHub, ConfigError> {
         let mut f = Findings::new(&self.path);
         let tls = f.take("tls", self.hub_tls());
+        check_dates(&mut f, "tls.cert", &self.at(&self.tls.cert));
+        let session = self.session.build(&mut f);
         let credentials = f.take(
             "credentials",
             FileCredentials::load(self.at(&self.credentials)).map(Arc::new),
@@ -261,7 +280,8 @@ impl HubConfig {
                 let mut builder = Hub::builder()
                     .listen(self.listen)
                     .tls(tls)
-                    .credentials(credentials.clone());
+                    .credentials(credentials.clone())
+                    .session_config(session);
                 if let Some(ms) = l.handshake_timeout_ms {
                     builder = builder.handshake_timeout(Duration::from_millis(ms));
                 }
@@ -355,6 +375,9 @@ impl HubConfig {
         }
         if missing {
             return None;
+        }
+        if let Some(cert) = &g.cert {
+            check_dates(f, &format!("{key}.cert"), &self.at(cert));
         }
         let tls = f.take(key, self.secure_tls(i))?;
         let mut builder = GatewayBuilder::secure(g.listen, tls);

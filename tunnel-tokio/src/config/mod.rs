@@ -143,6 +143,83 @@ impl Findings {
     }
 }
 
+/// `[session]` of either file: the tunnel session's settings (each
+/// optional; defaults of `outpost-tunnel-proto`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SessionSettings {
+    /// A PING after this many seconds without traffic.
+    pub keepalive_interval_s: Option<u64>,
+    /// The session ends when nothing arrives for this many seconds.
+    pub peer_timeout_s: Option<u64>,
+    /// Channels open at once.
+    pub max_channels: Option<u32>,
+    /// Bytes a channel may have in flight.
+    pub channel_window: Option<u32>,
+    /// Bytes the whole session may have in flight.
+    pub session_window: Option<u32>,
+}
+
+impl SessionSettings {
+    /// The tunnel configuration these settings make, problems recorded.
+    pub(crate) fn build(&self, f: &mut Findings) -> outpost_tunnel_proto::Config {
+        let mut config = outpost_tunnel_proto::Config::default();
+        if let Some(s) = self.keepalive_interval_s {
+            config.keepalive_interval(std::time::Duration::from_secs(s));
+        }
+        if let Some(s) = self.peer_timeout_s {
+            config.peer_timeout(std::time::Duration::from_secs(s));
+        }
+        if let Some(n) = self.max_channels {
+            f.take("session.max_channels", config.max_channels(n).map(|_| ()));
+        }
+        if let Some(n) = self.channel_window {
+            f.take("session.channel_window", config.channel_window(n).map(|_| ()));
+        }
+        if let Some(n) = self.session_window {
+            f.take("session.session_window", config.session_window(n).map(|_| ()));
+        }
+        config
+    }
+}
+
+/// Whether the first certificate in `path` is valid now: a problem that
+/// names its dates otherwise (an expired certificate is the most common
+/// reason a deployment stops working one day).
+pub(crate) fn check_dates(f: &mut Findings, key: &str, path: &Path) {
+    let Ok(certs) = crate::tls::load_certs(path) else {
+        return; // Reported where the file is loaded.
+    };
+    let Some(cert) = certs.first() else {
+        return;
+    };
+    let Ok((_, cert)) =
+        <x509_parser::certificate::X509Certificate<'_> as x509_parser::prelude::FromDer<'_, _>>::from_der(
+            cert.as_ref(),
+        )
+    else {
+        return;
+    };
+    let validity = cert.validity();
+    let now = x509_parser::time::ASN1Time::now();
+    if now > validity.not_after {
+        f.add(
+            key,
+            format!("{}: the certificate expired on {}", path.display(), validity.not_after),
+        );
+    } else if now < validity.not_before {
+        f.add(
+            key,
+            format!(
+                "{}: the certificate is not valid before {}",
+                path.display(),
+                validity.not_before
+            ),
+        );
+    }
+}
+
 /// Reads and parses a TOML file into `T`.
 pub(crate) fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -134,3 +134,44 @@ units = [1]
     }
     assert!(lines.iter().any(|l| l.contains("host:port")), "{lines:#?}");
 }
+
+#[test]
+fn an_expired_certificate_and_bad_session_settings_are_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = dir();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["hub.example".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    write(&d, "old.pem", &cert.pem());
+    let key_path = write(&d, "old.key", &key.serialize_pem());
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    write(&d, "credentials.toml", "[agents]\n");
+    std::fs::set_permissions(d.join("credentials.toml"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = write(
+        &d,
+        "hub.toml",
+        r#"
+listen = "127.0.0.1:0"
+credentials = "credentials.toml"
+[tls]
+cert = "old.pem"
+key = "old.key"
+agent_ca = "old.pem"
+[session]
+max_channels = 0
+"#,
+    );
+    let lines = HubConfig::load(&path).unwrap().prepare().unwrap_err().lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(": tls.cert: ") && l.contains("expired on")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(": session.max_channels: ")),
+        "{lines:#?}"
+    );
+}
