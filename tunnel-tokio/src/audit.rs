@@ -33,7 +33,9 @@
 //! | `limit` | warn | both | `limit`, `peer` or `agent`, and what hit it |
 //! | `summary` | warn | both | `source`, `kind`, `suppressed`, `window_s` |
 //!
-//! Reads that are allowed are not audit events (they are counted).
+//! `function` is the function code as a number (0 when a request did not
+//! decode as far as its function). Reads that are allowed are not audit
+//! events (they are counted).
 //! Repeated refusals from one source are summarised: the first
 //! [`BURST`] in a minute are logged one by one, the rest counted and
 //! reported in one `summary` event when the minute is over, so a client

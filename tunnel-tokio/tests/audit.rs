@@ -187,7 +187,7 @@ async fn a_secure_gateways_clients_are_named_by_their_certificates() {
     for (field, value) in [
         ("role", "viewer"),
         ("unit", "1"),
-        ("function", "Some(6)"),
+        ("function", "6"),
         ("start", "7"),
         ("quantity", "1"),
     ] {

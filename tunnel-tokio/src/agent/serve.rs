@@ -229,6 +229,8 @@ fn audit_refusal(
     span: Option<(u16, u16)>,
 ) {
     let (start, quantity) = span.unwrap_or((0, 0));
+    // 0 when the request did not decode as far as its function.
+    let function = function.unwrap_or(0);
     let role = metadata.role.as_str();
     let principal = &metadata.principal;
     match refusal {
@@ -266,7 +268,7 @@ fn audit_refusal(
                 %principal,
                 device = %device.name,
                 unit,
-                ?function,
+                function,
                 start,
                 quantity,
                 %rule,
@@ -280,9 +282,9 @@ fn audit_refusal(
             };
             // One line per refusal: a limit hit, or a refused request.
             if matches!(other, Refusal::Busy) {
-                warn!(target: "outpost::audit", event = "limit", limit = "requests_in_service", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, "request refused: too many requests in service");
+                warn!(target: "outpost::audit", event = "limit", limit = "requests_in_service", agent = %inner.id, role, %principal, device = %device.name, unit, function, "request refused: too many requests in service");
             } else {
-                warn!(target: "outpost::audit", event = "request.refused", agent = %inner.id, role, %principal, device = %device.name, unit, ?function, reason, "request refused");
+                warn!(target: "outpost::audit", event = "request.refused", agent = %inner.id, role, %principal, device = %device.name, unit, function, reason, "request refused");
             }
         }
     }
