@@ -333,4 +333,58 @@ mod tests {
         let s = Secret::new(b"0123456789abcdef").unwrap();
         assert_eq!(format!("{s:?}"), "Secret(..)");
     }
+
+    #[test]
+    fn a_hex_secret_decodes_to_exactly_its_bytes() {
+        // Every digit value in both positions, upper and lower case.
+        let bytes: Vec<u8> = (0..=255u8).step_by(3).take(64).collect();
+        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(Secret::from_hex(&text).unwrap().expose(), &bytes[..]);
+        assert_eq!(Secret::from_hex(&text.to_uppercase()).unwrap().expose(), &bytes[..]);
+        assert_eq!(
+            Secret::from_hex("  0f1e2d3c4b5a69788796a5b4c3d2e1f0\n")
+                .unwrap()
+                .expose(),
+            [0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0]
+        );
+    }
+
+    #[test]
+    fn a_hex_secret_is_refused_for_its_text_or_its_length() {
+        let hex = |n: usize| "ab".repeat(n);
+        assert_eq!(Secret::from_hex(&hex(16)).unwrap().expose().len(), 16);
+        assert_eq!(Secret::from_hex(&hex(128)).unwrap().expose().len(), 128);
+        for (text, expected) in [
+            (hex(16)[..31].to_owned(), InvalidValue::SecretHex),
+            (format!("{}g0", hex(15)), InvalidValue::SecretHex),
+            (format!("{}0 0", hex(15)), InvalidValue::SecretHex),
+            (format!("{}\u{e9}", hex(16)), InvalidValue::SecretHex),
+            (
+                hex(15),
+                InvalidValue::SecretLength {
+                    len: 15,
+                    min: 16,
+                    max: 128,
+                },
+            ),
+            (
+                hex(129),
+                InvalidValue::SecretLength {
+                    len: 129,
+                    min: 16,
+                    max: 128,
+                },
+            ),
+            (
+                String::new(),
+                InvalidValue::SecretLength {
+                    len: 0,
+                    min: 16,
+                    max: 128,
+                },
+            ),
+        ] {
+            assert_eq!(Secret::from_hex(&text), Err(expected), "{text:?}");
+        }
+    }
 }
