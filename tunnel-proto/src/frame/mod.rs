@@ -22,6 +22,9 @@ mod data;
 mod decoder;
 mod handshake;
 
+#[cfg(test)]
+mod tests;
+
 use bytes::{BufMut, Bytes};
 
 pub(crate) use self::Phase as FramePhase;
