@@ -332,7 +332,9 @@ impl Requester {
     /// get their outcomes, and each channel is closed once no request uses
     /// it, so the agent's session can end cleanly.
     pub fn session_going_away(&mut self, _now: Instant) {
-        if !self.up || self.going_away {
+        // Without a session there is nothing to wind down (and a second
+        // GOAWAY finds nothing left to move or close).
+        if !self.up {
             return;
         }
         self.going_away = true;
@@ -822,5 +824,94 @@ impl Requester {
         for (id, r) in &self.requests {
             assert!(self.timers.contains(&(r.timer(), *id)), "{id:?}'s timer");
         }
+    }
+}
+
+#[cfg(test)]
+mod checker {
+    //! The invariant checker, which the tests and the fuzzer rely on,
+    //! notices each kind of broken bookkeeping.
+
+    use super::*;
+    use crate::binding::{Principal, Role};
+
+    fn key() -> Key {
+        (
+            "plc".to_owned(),
+            ChannelMetadata {
+                role: Role::new("operator").unwrap(),
+                principal: Principal::default(),
+            },
+        )
+    }
+
+    fn pending(stage: Stage) -> Pending {
+        Pending {
+            key: key(),
+            unit: UnitId(1),
+            pdu: Bytes::from_static(&[3, 0, 0, 0, 1]),
+            expect: Expectation::new(&outpost_modbus_core::Request::decode(&[3, 0, 0, 0, 1]).unwrap()),
+            changes: false,
+            deadline: Instant::now() + Duration::from_secs(1),
+            stage,
+            sends: 0,
+            maybe_sent: false,
+        }
+    }
+
+    /// Whether the checker panics on a requester that `spoil` changed.
+    fn noticed(spoil: impl FnOnce(&mut Requester)) -> bool {
+        let mut r = Requester::new(RequesterConfig::default());
+        r.session_up(Instant::now());
+        spoil(&mut r);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.check_invariants())).is_err()
+    }
+
+    fn channel(users: usize) -> Channel {
+        Channel {
+            state: ChannelState::Requested(OpenToken(9)),
+            since: Instant::now(),
+            users,
+            idle_since: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn broken_bookkeeping_is_noticed() {
+        assert!(!noticed(|_| {}), "a fresh requester is sound");
+        assert!(!noticed(|r| {
+            r.channels.insert(key(), channel(1));
+            r.by_token.insert(OpenToken(9), key());
+            r.put(RequestId(1), pending(Stage::Channel));
+        }));
+        // A channel counting a user that no request is.
+        assert!(noticed(|r| {
+            r.channels.insert(key(), channel(1));
+            r.by_token.insert(OpenToken(9), key());
+        }));
+        // A channel whose open the requester has no record of.
+        assert!(noticed(|r| {
+            r.channels.insert(key(), channel(0));
+        }));
+        // A request without its timer.
+        assert!(noticed(|r| {
+            r.channels.insert(key(), channel(1));
+            r.by_token.insert(OpenToken(9), key());
+            r.requests.insert(RequestId(1), pending(Stage::Channel));
+        }));
+        // A request waiting for a session while one is up.
+        assert!(noticed(|r| r.put(RequestId(1), pending(Stage::Session))));
+        // A request on a channel that does not exist.
+        assert!(noticed(|r| r.put(RequestId(1), pending(Stage::Channel))));
+        // An unused channel kept while the agent is going away.
+        assert!(noticed(|r| {
+            r.going_away = true;
+            r.channels.insert(key(), channel(0));
+            r.by_token.insert(OpenToken(9), key());
+        }));
+        // An answer expected for a request that is not in flight.
+        assert!(noticed(|r| {
+            r.in_flight.insert((ChannelId::new(2).unwrap(), 1), RequestId(5));
+        }));
     }
 }
