@@ -1,7 +1,7 @@
 //! Each length rule of HELLO, at its boundary: the field a broken frame is
 //! refused for, and the frame one byte away that is accepted.
 
-use super::handshake::{Hello, MAX_VERSIONS, MIN_FRAME_LIMIT, NONCE_LEN};
+use super::handshake::{Challenge, Hello, MAX_VERSIONS, MIN_FRAME_LIMIT, NONCE_LEN};
 use super::{FrameError, FrameType, Malformed};
 
 /// A HELLO payload from its fields; `id_len` may differ from `id.len()`.
@@ -56,6 +56,38 @@ fn the_version_list_is_one_to_sixteen_entries_all_present() {
     short.extend_from_slice(&[2, 0, 1]);
     assert_eq!(refused(&short), Malformed::Versions);
     assert_eq!(refused(b"OPTUNNEL"), Malformed::Versions);
+    // Three versions need six bytes: five are a list cut short.
+    let mut five = b"OPTUNNEL".to_vec();
+    five.extend_from_slice(&[3, 0, 1, 0, 2, 0]);
+    assert_eq!(refused(&five), Malformed::Versions);
+    // A whole list and nothing after it: the list is fine, the frame
+    // limit is what is missing.
+    let mut list_only = b"OPTUNNEL".to_vec();
+    list_only.extend_from_slice(&[2, 0, 1, 0, 2]);
+    assert_eq!(refused(&list_only), Malformed::FrameLimit);
+}
+
+#[test]
+fn a_challenge_announces_at_least_the_minimum_frame_limit() {
+    let challenge = |max_frame: u32| {
+        let mut p = vec![0, 1];
+        p.extend_from_slice(&max_frame.to_be_bytes());
+        p.extend_from_slice(&65536u32.to_be_bytes());
+        p.extend_from_slice(&[5; NONCE_LEN]);
+        p.extend_from_slice(&[6; 16]);
+        Challenge::decode(&p)
+    };
+    assert_eq!(challenge(MIN_FRAME_LIMIT).unwrap().max_frame, MIN_FRAME_LIMIT);
+    assert_eq!(challenge(MIN_FRAME_LIMIT + 1).unwrap().max_frame, MIN_FRAME_LIMIT + 1);
+    for low in [0, MIN_FRAME_LIMIT - 1] {
+        assert!(matches!(
+            challenge(low),
+            Err(FrameError::Malformed {
+                frame_type: FrameType::Challenge,
+                field: Malformed::FrameLimit,
+            })
+        ));
+    }
 }
 
 #[test]
