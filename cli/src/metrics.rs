@@ -66,7 +66,11 @@ pub(crate) fn serve(
     });
     let refresh = std::sync::Arc::new(refresh);
     let task = tokio::spawn(async move {
+        // The connections' tasks end with this one (dropping the JoinSet
+        // aborts them).
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             let Ok((mut stream, peer)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -74,7 +78,7 @@ pub(crate) fn serve(
             let handle = handle.clone();
             let refresh = std::sync::Arc::clone(&refresh);
             // One short request per connection, bounded in size and time.
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let mut head = Vec::with_capacity(512);
                 let mut chunk = [0u8; 512];
                 let read = tokio::time::timeout(Duration::from_secs(5), async {
