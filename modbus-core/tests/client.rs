@@ -5,8 +5,8 @@ use core::time::Duration;
 use outpost_modbus_core::client::{Full, Matched, Transactions};
 use outpost_modbus_core::frame::mbap::{self, MbapFrame, MbapHeader};
 use outpost_modbus_core::{
-    Bits, CoilRange, CoilWrite, ExceptionCode, Expectation, FunctionCode, RegisterRange, Request, Response,
-    ResponseError, UnitId, Words,
+    Bits, CoilRange, CoilWrite, ExceptionCode, Expectation, FunctionCode, RegisterRange, RegisterWrite, Request,
+    Response, ResponseError, UnitId, Words,
 };
 
 /// A fake clock: milliseconds.
@@ -209,4 +209,71 @@ fn responses_must_fit_their_request() {
     };
     assert_eq!(bits, Bits::from_bools(&[true, true, true]));
     assert!(e.check(&[0x01, 0x02, 0xFF, 0x00]).is_err());
+}
+
+#[test]
+fn an_expectation_names_its_request_function() {
+    assert_eq!(Expectation::new(&read(0, 1)).function(), 0x03);
+    let coils = Request::ReadCoils(CoilRange::new(0, 8).unwrap());
+    assert_eq!(Expectation::new(&coils).function(), 0x01);
+    let w = Request::WriteSingleRegister { address: 1, value: 2 };
+    assert_eq!(Expectation::new(&w).function(), 0x06);
+}
+
+/// A write's answer must echo every field of the request: any one field
+/// different alone makes it an echo fault.
+#[test]
+fn write_echoes_must_match_in_every_field() {
+    let echo = |f| Err(ResponseError::Echo { function: f });
+
+    let coil = Request::WriteSingleCoil {
+        address: 0x0102,
+        value: true,
+    };
+    let e = Expectation::new(&coil);
+    assert!(e.check(&[0x05, 0x01, 0x02, 0xFF, 0x00]).is_ok());
+    assert_eq!(e.check(&[0x05, 0x01, 0x03, 0xFF, 0x00]), echo(5), "address");
+    assert_eq!(e.check(&[0x05, 0x01, 0x02, 0x00, 0x00]), echo(5), "value");
+
+    let register = Request::WriteSingleRegister {
+        address: 9,
+        value: 0x1234,
+    };
+    let e = Expectation::new(&register);
+    assert!(e.check(&[0x06, 0, 9, 0x12, 0x34]).is_ok());
+    assert_eq!(e.check(&[0x06, 0, 8, 0x12, 0x34]), echo(6), "address");
+    assert_eq!(e.check(&[0x06, 0, 9, 0x12, 0x35]), echo(6), "value");
+
+    let values = [1u16, 2, 3];
+    let registers = Request::WriteMultipleRegisters(RegisterWrite::new(100, Words::from_slice(&values)).unwrap());
+    let e = Expectation::new(&registers);
+    assert!(e.check(&[0x10, 0, 100, 0, 3]).is_ok());
+    assert_eq!(e.check(&[0x10, 0, 101, 0, 3]), echo(0x10), "start");
+    assert_eq!(e.check(&[0x10, 0, 100, 0, 2]), echo(0x10), "quantity");
+
+    let mask = Request::MaskWriteRegister {
+        address: 4,
+        and_mask: 0x00F2,
+        or_mask: 0x0025,
+    };
+    let e = Expectation::new(&mask);
+    assert!(e.check(&[0x16, 0, 4, 0x00, 0xF2, 0x00, 0x25]).is_ok());
+    assert_eq!(e.check(&[0x16, 0, 5, 0x00, 0xF2, 0x00, 0x25]), echo(0x16), "address");
+    assert_eq!(e.check(&[0x16, 0, 4, 0x00, 0xF3, 0x00, 0x25]), echo(0x16), "and mask");
+    assert_eq!(e.check(&[0x16, 0, 4, 0x00, 0xF2, 0x00, 0x24]), echo(0x16), "or mask");
+}
+
+#[test]
+fn a_tracker_holds_as_many_transactions_as_its_capacity() {
+    let mut t: Transactions<Ms, 3> = Transactions::new();
+    assert_eq!(t.capacity(), 3);
+    for _ in 0..3 {
+        t.start(UnitId(1), &read(0, 1), Ms(0), Duration::from_secs(1)).unwrap();
+    }
+    assert_eq!(t.in_flight(), t.capacity());
+    assert_eq!(
+        t.start(UnitId(1), &read(0, 1), Ms(0), Duration::from_secs(1)),
+        Err(Full { capacity: 3 })
+    );
+    assert_eq!(Transactions::<Ms, 64>::new().capacity(), 64);
 }

@@ -9,7 +9,7 @@ use outpost_modbus_core::{
     Bits, CoilRange, CoilWrite, CommEventLog, CustomPdu, DeviceIdentification, DeviceObject, DeviceObjects, Diagnostic,
     DiagnosticCode, ExceptionCode, Expectation, FileReadResponse, FileReads, FileRecord, FileRecordRef, FileWrites,
     FunctionCode, MeiPdu, ReadDeviceIdCode, ReadWriteRegisters, RegisterRange, RegisterWrite, Request, Response,
-    Transport, UnitId, Words,
+    ResponseError, Transport, UnitId, Words,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -671,5 +671,124 @@ proptest! {
         prop_assert_eq!(rtu_frames(Direction::Request, &stream, &cuts), whole.clone());
         let every: Vec<usize> = (0..stream.len()).collect();
         prop_assert_eq!(rtu_frames(Direction::Request, &stream, &every), whole);
+    }
+}
+
+/// The answer a device might give to a read of `asked` values: `given`
+/// values (registers, or bytes of coils), a byte count off by `count_off`,
+/// `trailing` bytes after the data, under `function`.
+fn read_answer(function: u8, given: usize, count_off: i8, trailing: usize, coils: bool) -> Vec<u8> {
+    let data_len = if coils { given } else { 2 * given };
+    let count = (data_len as i64 + count_off as i64).clamp(0, 255) as u8;
+    let mut pdu = vec![function, count];
+    pdu.extend((0..data_len).map(|i| (i as u8).wrapping_mul(37).wrapping_add(11)));
+    pdu.extend(std::iter::repeat_n(0xA5, trailing));
+    pdu
+}
+
+proptest! {
+    /// A register read's answer is accepted exactly when it is well formed,
+    /// under the request's function, and holds as many registers as asked;
+    /// each fault is named for what it is.
+    #[test]
+    fn register_answers_hold_what_was_asked(
+        which in 0usize..3,
+        asked in 1u16..=125,
+        given in 0usize..=125,
+        count_off in prop_oneof![4 => Just(0i8), 1 => -2i8..=2],
+        trailing in prop_oneof![4 => Just(0usize), 1 => 1usize..=3],
+        other_function in prop::bool::weighted(0.2),
+    ) {
+        let range = RegisterRange::new(0, asked).unwrap();
+        let written = [7u16];
+        let request = match which {
+            0 => Request::ReadHoldingRegisters(range),
+            1 => Request::ReadInputRegisters(range),
+            _ => Request::ReadWriteMultipleRegisters(ReadWriteRegisters {
+                read: range,
+                write: RegisterWrite::new(0, Words::from_slice(&written)).unwrap(),
+            }),
+        };
+        let function = request.function().value();
+        let sent = if other_function { if function == 0x03 { 0x04 } else { 0x03 } } else { function };
+        let pdu = read_answer(sent, given, count_off, trailing, false);
+        // What the frame says, whatever was meant: its byte count agrees
+        // with its length, and holds whole registers, 1 to 125.
+        let bytes = pdu.len() - 2;
+        let well_formed = pdu[1] as usize == bytes && bytes % 2 == 0 && (2..=250).contains(&bytes);
+        let given = bytes / 2;
+        let checked = Expectation::new(&request).check(&pdu);
+        match checked {
+            Ok(response) => {
+                prop_assert!(well_formed && !other_function && given == asked as usize, "accepted {pdu:02x?}");
+                let words = match response {
+                    Response::ReadHoldingRegisters(w) | Response::ReadInputRegisters(w) | Response::ReadWriteMultipleRegisters(w) => w,
+                    other => return Err(TestCaseError::fail(format!("{other:?}"))),
+                };
+                prop_assert_eq!(response.function().value(), function);
+                prop_assert_eq!(words.len(), asked as usize);
+                let values: Vec<u16> = words.iter().collect();
+                let expected: Vec<u16> = pdu[2..].chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+                prop_assert_eq!(values, expected);
+            }
+            Err(ResponseError::Decode(_)) => prop_assert!(!well_formed),
+            Err(ResponseError::Function { expected, found }) => {
+                prop_assert!(well_formed && other_function);
+                prop_assert_eq!((expected, found), (function, sent));
+            }
+            Err(ResponseError::Quantity { function: f, expected, found }) => {
+                prop_assert!(well_formed && !other_function && given != asked as usize);
+                prop_assert_eq!((f, expected, found), (function, asked as usize, given));
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("{e:?} for {pdu:02x?}"))),
+        }
+    }
+
+    /// A coil or discrete input read's answer is accepted exactly when it is
+    /// well formed, under the request's function, and holds the bytes the
+    /// quantity asked for needs; the values are cut to that quantity.
+    #[test]
+    fn bit_answers_hold_what_was_asked(
+        inputs in any::<bool>(),
+        asked in 1u16..=2000,
+        given in prop_oneof![3 => Just(None), 1 => (0usize..=250).prop_map(Some)],
+        count_off in prop_oneof![4 => Just(0i8), 1 => -2i8..=2],
+        trailing in prop_oneof![4 => Just(0usize), 1 => 1usize..=3],
+        other_function in prop::bool::weighted(0.2),
+    ) {
+        let range = CoilRange::new(0, asked).unwrap();
+        let request = if inputs { Request::ReadDiscreteInputs(range) } else { Request::ReadCoils(range) };
+        let function = request.function().value();
+        let sent = if other_function { function ^ 0x03 } else { function };
+        let needed = (asked as usize).div_ceil(8);
+        let given = given.unwrap_or(needed);
+        let pdu = read_answer(sent, given, count_off, trailing, true);
+        let bytes = pdu.len() - 2;
+        let well_formed = pdu[1] as usize == bytes && (1..=250).contains(&bytes);
+        let given = bytes;
+        match Expectation::new(&request).check(&pdu) {
+            Ok(response) => {
+                prop_assert!(well_formed && !other_function && given == needed, "accepted {pdu:02x?}");
+                let bits = match response {
+                    Response::ReadCoils(b) if !inputs => b,
+                    Response::ReadDiscreteInputs(b) if inputs => b,
+                    other => return Err(TestCaseError::fail(format!("{other:?}"))),
+                };
+                prop_assert_eq!(bits.len(), asked as usize);
+                for i in 0..asked as usize {
+                    prop_assert_eq!(bits.get(i), Some(pdu[2 + i / 8] & (1 << (i % 8)) != 0));
+                }
+            }
+            Err(ResponseError::Decode(_)) => prop_assert!(!well_formed),
+            Err(ResponseError::Function { expected, found }) => {
+                prop_assert!(well_formed && other_function);
+                prop_assert_eq!((expected, found), (function, sent));
+            }
+            Err(ResponseError::Quantity { function: f, expected, found }) => {
+                prop_assert!(well_formed && !other_function && given != needed);
+                prop_assert_eq!((f, expected, found), (function, needed, given));
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("{e:?} for {pdu:02x?}"))),
+        }
     }
 }

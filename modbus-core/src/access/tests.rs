@@ -83,3 +83,53 @@ fn span_edges() {
     assert!(Span::ALL.covers(0, 2000));
     assert!(Span::new(5, 4).is_err());
 }
+
+#[test]
+fn spans_report_their_bounds() {
+    let s = Span::new(40, 1234).unwrap();
+    assert_eq!((s.first(), s.last()), (40, 1234));
+    assert_eq!((Span::ALL.first(), Span::ALL.last()), (0, 0xFFFF));
+    let one = Span::new(7, 7).unwrap();
+    assert_eq!((one.first(), one.last()), (7, 7));
+}
+
+#[test]
+fn unit_sets_collect_what_they_are_given() {
+    let set: UnitSet = [UnitId(0), UnitId(5), UnitId(64), UnitId(255)].into_iter().collect();
+    assert_eq!(
+        set.iter().collect::<Vec<_>>(),
+        [UnitId(0), UnitId(5), UnitId(64), UnitId(255)]
+    );
+    assert!(!set.contains(UnitId(1)));
+    let classes: FunctionClasses = [FunctionClass::Write, FunctionClass::Custom].into_iter().collect();
+    assert_eq!(
+        classes.iter().collect::<Vec<_>>(),
+        [FunctionClass::Write, FunctionClass::Custom]
+    );
+}
+
+#[test]
+fn roles_are_looked_up_replaced_and_removed() {
+    let mut p = operator();
+    let rules = p.role("operator").expect("the role is there").clone();
+    assert!(rules.units.contains(UnitId(1)));
+    assert!(rules.functions.contains(FunctionClass::Write));
+    assert_eq!(p.role("viewer"), None);
+
+    let mut viewer = RoleRules::default();
+    viewer.units.insert(UnitId(9));
+    p.insert("viewer", viewer.clone());
+    assert_eq!(p.role("viewer"), Some(&viewer));
+    assert_eq!(p.roles().collect::<Vec<_>>(), ["operator", "viewer"]);
+
+    assert_eq!(p.remove("operator"), Some(rules));
+    assert_eq!(p.remove("operator"), None);
+    assert_eq!(p.role("operator"), None);
+    let req = Request::ReadHoldingRegisters(RegisterRange::new(0, 1).unwrap());
+    assert_eq!(
+        p.check("operator", UnitId(1), &req),
+        Err(Denial::UnknownRole {
+            role: "operator".into()
+        })
+    );
+}
