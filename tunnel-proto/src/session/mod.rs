@@ -89,8 +89,6 @@ pub struct Session {
     /// Bytes accepted by `send` and not yet transmitted.
     queued_bytes: u64,
     timers: Timers,
-    /// The latest time passed in.
-    last_now: Instant,
     /// The last channel went away; the idle timer starts at the next `now`.
     idle_pending: bool,
     ping_seq: u64,
@@ -174,7 +172,6 @@ impl Session {
             recv_window: RecvWindow::new(config.session_window),
             queued_bytes: 0,
             timers,
-            last_now: now,
             idle_pending: false,
             ping_seq: 0,
             ping_outstanding: None,
@@ -351,11 +348,8 @@ impl Session {
         }
     }
 
-    /// Records the current time and starts the idle timer if it is due.
+    /// Starts the idle timer if it is due.
     fn advance(&mut self, now: Instant) {
-        if now > self.last_now {
-            self.last_now = now;
-        }
         if self.idle_pending {
             self.idle_pending = false;
             if let (Some(idle), true) = (
