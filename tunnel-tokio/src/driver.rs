@@ -242,13 +242,22 @@ where
     }
 }
 
-/// Writes every buffer, in order, then shuts the stream down.
+/// Writes every buffer, in order, then shuts the stream down. Flushes
+/// whenever nothing more is queued: a TLS stream may accept bytes and keep
+/// their records back (when the socket was not writable at that moment)
+/// until it is flushed, and nothing else would ever send them.
 async fn write_all<W: AsyncWrite>(wr: W, mut rx: mpsc::Receiver<Vec<u8>>) {
     tokio::pin!(wr);
     while let Some(buf) = rx.recv().await {
         if let Err(e) = wr.write_all(&buf).await {
             debug!(error = %e, "tunnel write failed");
             return;
+        }
+        if rx.is_empty() {
+            if let Err(e) = wr.flush().await {
+                debug!(error = %e, "tunnel flush failed");
+                return;
+            }
         }
     }
     let _ = wr.shutdown().await;
@@ -385,6 +394,13 @@ mod tests {
     }
 
     async fn pair() -> Pair {
+        pair_over(|io| io).await
+    }
+
+    async fn pair_over<S>(wrap: impl Fn(tokio::io::DuplexStream) -> S) -> Pair
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let agent_id = AgentId::new("plant-7").unwrap();
         let secret = Secret::new(&[7; 32]).unwrap();
         let mut store = MemoryCredentials::new();
@@ -407,12 +423,18 @@ mod tests {
         let (hub_commands, hub_rx) = mpsc::channel(16);
         let (hub_events_tx, mut hub_events) = mpsc::channel(16);
         let (hub_closer, hub_close) = closer();
-        let hub = tokio::spawn(drive(b, hub, hub_rx, hub_close, hub_events_tx));
+        let hub = tokio::spawn(drive(wrap(b), hub, hub_rx, hub_close, hub_events_tx));
         let (agent_commands, agent_rx) = mpsc::channel(16);
         // The agent's application takes one event at a time, when it wants.
         let (agent_events_tx, mut agent_events) = mpsc::channel(1);
         let (_, agent_close) = closer();
-        let agent = AbortOnDrop(tokio::spawn(drive(a, agent, agent_rx, agent_close, agent_events_tx)));
+        let agent = AbortOnDrop(tokio::spawn(drive(
+            wrap(a),
+            agent,
+            agent_rx,
+            agent_close,
+            agent_events_tx,
+        )));
         assert!(matches!(hub_events.recv().await, Some(DriverEvent::Established(_))));
         assert!(matches!(agent_events.recv().await, Some(DriverEvent::Established(_))));
         Pair {
@@ -446,6 +468,44 @@ mod tests {
         p.agent_commands.send(Command::Accept(requested)).await.unwrap();
         assert!(matches!(p.hub_events.recv().await, Some(DriverEvent::ChannelAccepted(c)) if c == channel));
         channel
+    }
+
+    /// Over streams that send nothing until flushed (TLS records kept back
+    /// when the socket was busy), the handshake, a request and its answer
+    /// still go through: the writer flushes whenever it has nothing more.
+    #[tokio::test]
+    async fn streams_that_hold_writes_until_flushed_still_deliver() {
+        let held = crate::held::HeldUntilFlush::new;
+        let mut p = tokio::time::timeout(Duration::from_secs(5), pair_over(held))
+            .await
+            .expect("the handshake went through");
+        let channel = tokio::time::timeout(Duration::from_secs(5), open(&mut p))
+            .await
+            .expect("the channel opened");
+        for correlation in 0..100 {
+            let ask = Command::Send {
+                channel,
+                correlation,
+                payload: Bytes::from_static(b"read"),
+            };
+            p.hub_commands.send(ask).await.unwrap();
+            let asked = tokio::time::timeout(Duration::from_secs(5), p.agent_events.recv()).await;
+            let Ok(Some(DriverEvent::Message(at_agent, message))) = asked else {
+                panic!("request {correlation} did not arrive: {asked:?}");
+            };
+            assert_eq!(message.correlation, correlation);
+            let answer = Command::Send {
+                channel: at_agent,
+                correlation,
+                payload: Bytes::from_static(b"answer"),
+            };
+            p.agent_commands.send(answer).await.unwrap();
+            let answered = tokio::time::timeout(Duration::from_secs(5), p.hub_events.recv()).await;
+            let Ok(Some(DriverEvent::Message(_, message))) = answered else {
+                panic!("answer {correlation} did not arrive: {answered:?}");
+            };
+            assert_eq!(&message.payload[..], b"answer");
+        }
     }
 
     #[tokio::test]

@@ -71,6 +71,8 @@ pub mod binding;
 pub mod config;
 mod counted;
 mod driver;
+#[cfg(test)]
+mod held;
 pub mod hub;
 pub mod metrics;
 pub mod modbus;

@@ -468,3 +468,30 @@ async fn a_new_policy_decides_the_next_requests_without_a_reconnect() {
     assert_eq!(plc.read_holding_registers(UNIT, 5, 1).await.unwrap(), [55]);
     assert_eq!(agent.stats().sessions, 1, "the same session");
 }
+
+/// A poller asking one request after the other as fast as answers come
+/// back, from a task on a multi-threaded runtime: none of thousands may
+/// stall. (Each answer's TLS records must be flushed: a record kept back
+/// once held a request until its deadline.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_reads_one_after_the_other_never_stall() {
+    let pki = Pki::new();
+    let (hub, _agent) = connected(&pki).await;
+    let plc = hub
+        .wait_for_agent(AGENT, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .modbus("plc-1", Role::new("operator").unwrap());
+    let poller = tokio::spawn(async move {
+        for n in 0..5_000u32 {
+            let started = std::time::Instant::now();
+            if let Err(e) = plc.read_holding_registers(UNIT, 0, 10).await {
+                panic!("read {n} failed after {:?}: {e}", started.elapsed());
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(60), poller)
+        .await
+        .expect("5 000 reads within a minute")
+        .unwrap();
+}

@@ -69,6 +69,10 @@ pub(crate) struct Setup {
     pub(crate) remote: RemoteClient,
     /// The hub's Modbus TCP gateway to the device.
     pub(crate) gateway: Gateway,
+    /// The hub's TLS settings (for measuring a TLS hop alone).
+    pub(crate) hub_tls: HubTls,
+    /// The agent's TLS settings.
+    pub(crate) agent_tls: AgentTls,
 }
 
 /// A device, a hub with a gateway, and an agent serving the device with
@@ -87,8 +91,10 @@ pub(crate) async fn setup(device_in_flight: usize) -> Setup {
     let secret = Secret::new(b"0123456789abcdef0123456789abcdef").unwrap();
     let mut credentials = MemoryCredentials::new();
     credentials.insert(AgentId::new("plant-7").unwrap(), secret.clone());
+    let hub_tls = HubTls::new(hub_chain, hub_key, &[agent_ca.der().clone()], Vec::new()).unwrap();
+    let agent_tls = AgentTls::new(agent_chain, agent_key, &[hub_ca.der().clone()], "hub.bench").unwrap();
     let hub = Hub::builder()
-        .tls(HubTls::new(hub_chain, hub_key, &[agent_ca.der().clone()], Vec::new()).unwrap())
+        .tls(hub_tls.clone())
         .credentials(Arc::new(credentials))
         .start()
         .await
@@ -99,7 +105,7 @@ pub(crate) async fn setup(device_in_flight: usize) -> Setup {
     .unwrap();
     let mut agent = Agent::builder()
         .hub(hub.local_addr().to_string())
-        .tls(AgentTls::new(agent_chain, agent_key, &[hub_ca.der().clone()], "hub.bench").unwrap())
+        .tls(agent_tls.clone())
         .identity(AgentId::new("plant-7").unwrap(), secret)
         .policy(policy)
         .device(
@@ -129,5 +135,36 @@ pub(crate) async fn setup(device_in_flight: usize) -> Setup {
         agent,
         remote,
         gateway,
+        hub_tls,
+        agent_tls,
     }
+}
+
+/// A TLS connection on loopback, made with the hub's and the agent's
+/// settings, to a peer that answers every `request` bytes with `answer`
+/// bytes: the tunnel's hop without the tunnel.
+pub(crate) async fn tls_echo(
+    s: &Setup,
+    request: usize,
+    answer: usize,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(s.hub_tls.config());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        let (mut asked, reply) = (vec![0u8; request], vec![0u8; answer]);
+        while tls.read_exact(&mut asked).await.is_ok() {
+            if tls.write_all(&reply).await.is_err() || tls.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(s.agent_tls.config());
+    connector.connect(s.agent_tls.hub_name().clone(), tcp).await.unwrap()
 }

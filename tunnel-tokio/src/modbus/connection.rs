@@ -185,7 +185,8 @@ where
                     continue;
                 }
             };
-            if let Err(e) = wr.write_all(&frame[..n]).await {
+            // Flushed at once: a TLS stream keeps records back until then.
+            if let Err(e) = write_frame(&mut wr, &frame[..n]).await {
                 call.answer(Err(lost(&e)()));
                 fail_all(&mut waiters, lost(&e));
                 return Ended::Broken(None);
@@ -236,6 +237,12 @@ where
             }
         }
     }
+}
+
+/// Writes one request frame and flushes it.
+async fn write_frame<W: AsyncWrite + Unpin + ?Sized>(wr: &mut W, frame: &[u8]) -> io::Result<()> {
+    wr.write_all(frame).await?;
+    wr.flush().await
 }
 
 /// Hands every whole frame in `buf` to its waiter.
@@ -332,7 +339,7 @@ where
         };
         // Whatever arrived since the last answer is stale.
         buf.clear();
-        if let Err(e) = wr.write_all(&frame[..n]).await {
+        if let Err(e) = write_frame(&mut wr, &frame[..n]).await {
             call.answer(Err(lost(&e)()));
             return Ended::Broken(None);
         }

@@ -161,11 +161,59 @@ where
                 Err(e) => return Err(io::Error::other(e)),
             }
         }
+        // Every answer to what was read goes out before waiting for more (a
+        // TLS stream keeps records back until flushed).
+        stream.flush().await?;
         match tokio::time::timeout(idle, stream.read_buf(&mut buf)).await {
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle")),
             Ok(Ok(0)) => return Ok(()),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use outpost_modbus_core::RegisterRange;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::held::HeldUntilFlush;
+
+    struct Counting;
+
+    impl DataModel for Counting {
+        fn read_holding_registers(&mut self, range: RegisterRange, out: &mut [u16]) -> Result<(), ExceptionCode> {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = range.start() + i as u16;
+            }
+            Ok(())
+        }
+    }
+
+    /// Over a stream that sends nothing until flushed (TLS), every answer
+    /// still goes out before the server waits for the next request.
+    #[tokio::test]
+    async fn answers_are_flushed_before_the_next_read() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let model = Arc::new(Mutex::new(Counting));
+        let served = tokio::spawn(async move {
+            serve_connection(HeldUntilFlush::new(server), model, Duration::from_secs(10), None).await
+        });
+        for id in 1..=3u8 {
+            client
+                .write_all(&[0, id, 0, 0, 0, 6, 1, 0x03, 0, 7, 0, 2])
+                .await
+                .unwrap();
+            let mut answer = [0u8; 13];
+            tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut answer))
+                .await
+                .expect("the answer went out")
+                .unwrap();
+            assert_eq!(answer, [0, id, 0, 0, 0, 7, 1, 0x03, 4, 0, 7, 0, 8]);
+        }
+        drop(client);
+        served.await.unwrap().unwrap();
     }
 }

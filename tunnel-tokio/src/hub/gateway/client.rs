@@ -59,6 +59,10 @@ impl Client {
                 if wr.write_all(&frame).await.is_err() {
                     return;
                 }
+                // A TLS stream keeps records back until flushed.
+                if outgoing.is_empty() && wr.flush().await.is_err() {
+                    return;
+                }
             }
         }));
         let mut requests = JoinSet::new();
