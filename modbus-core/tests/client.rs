@@ -277,3 +277,105 @@ fn a_tracker_holds_as_many_transactions_as_its_capacity() {
     );
     assert_eq!(Transactions::<Ms, 64>::new().capacity(), 64);
 }
+
+/// Every way a transaction ends is counted under its own name, and the
+/// answers of every transaction given up recently are recognised as late.
+#[test]
+fn each_ending_is_counted_and_recent_give_ups_are_late() {
+    let mut t: Transactions<Ms, 16> = Transactions::new();
+    let start = |t: &mut Transactions<Ms, 16>| t.start(UnitId(1), &read(0, 1), Ms(0), Duration::from_secs(1)).unwrap();
+    let one = Response::ReadHoldingRegisters(Words::from_slice(&[7]));
+    let two = Response::ReadHoldingRegisters(Words::from_slice(&[7, 8]));
+    let mut buf = [0u8; mbap::MAX_ADU_LEN];
+
+    let answered: Vec<_> = (0..3).map(|_| start(&mut t)).collect();
+    for h in &answered {
+        assert!(matches!(
+            t.handle_frame(answer(*h, &one, &mut buf)),
+            Matched::Response { result: Ok(_), .. }
+        ));
+    }
+    let invalid: Vec<_> = (0..2).map(|_| start(&mut t)).collect();
+    for h in &invalid {
+        assert!(matches!(
+            t.handle_frame(answer(*h, &two, &mut buf)),
+            Matched::Response { result: Err(_), .. }
+        ));
+    }
+    // Four given up one after the other: each answer comes late, once.
+    let cancelled: Vec<_> = (0..4).map(|_| start(&mut t)).collect();
+    for h in &cancelled {
+        assert!(t.cancel(h.transaction_id));
+        assert!(!t.cancel(h.transaction_id));
+    }
+    for h in &cancelled {
+        let late = t.handle_frame(answer(*h, &one, &mut buf));
+        assert_eq!(
+            late,
+            Matched::Late {
+                transaction_id: h.transaction_id
+            }
+        );
+    }
+    // A second answer to the same id is not expected: stray.
+    let again = t.handle_frame(answer(cancelled[0], &one, &mut buf));
+    assert_eq!(
+        again,
+        Matched::Stray {
+            transaction_id: cancelled[0].transaction_id
+        }
+    );
+    let broken: Vec<_> = (0..5).map(|_| start(&mut t)).collect();
+    let mut failed = Vec::new();
+    t.fail_all(|id| failed.push(id));
+    failed.sort_unstable();
+    let mut expected: Vec<u16> = broken.iter().map(|h| h.transaction_id).collect();
+    expected.sort_unstable();
+    assert_eq!(failed, expected);
+    assert_eq!(t.in_flight(), 0);
+
+    let s = t.stats();
+    assert_eq!(
+        (
+            s.started,
+            s.completed,
+            s.invalid,
+            s.cancelled,
+            s.late,
+            s.stray,
+            s.expired
+        ),
+        (14, 3, 2, 9, 4, 1, 0)
+    );
+}
+
+/// The tracker remembers the last 32 transactions given up, no more: the
+/// answer to the 33rd most recent is stray.
+#[test]
+fn the_tracker_remembers_the_last_32_given_up() {
+    let mut t: Transactions<Ms, 64> = Transactions::new();
+    let headers: Vec<_> = (0..33)
+        .map(|_| t.start(UnitId(1), &read(0, 1), Ms(0), Duration::from_secs(1)).unwrap())
+        .collect();
+    for h in &headers {
+        assert!(t.cancel(h.transaction_id));
+    }
+    let one = Response::ReadHoldingRegisters(Words::from_slice(&[7]));
+    let mut buf = [0u8; mbap::MAX_ADU_LEN];
+    let first = t.handle_frame(answer(headers[0], &one, &mut buf));
+    assert_eq!(
+        first,
+        Matched::Stray {
+            transaction_id: headers[0].transaction_id
+        }
+    );
+    for h in &headers[1..] {
+        let late = t.handle_frame(answer(*h, &one, &mut buf));
+        assert_eq!(
+            late,
+            Matched::Late {
+                transaction_id: h.transaction_id
+            }
+        );
+    }
+}

@@ -391,3 +391,330 @@ fn pdus_longer_than_253_bytes_are_refused() {
         ))
     );
 }
+
+/// A model that implements nothing.
+struct Nothing;
+
+impl DataModel for Nothing {}
+
+/// Every function a model leaves alone answers 01, and nothing reaches a
+/// table the model did not offer.
+#[test]
+fn a_model_that_implements_nothing_answers_illegal_function() {
+    let requests: &[&[u8]] = &[
+        &[0x01, 0, 0, 0, 1],
+        &[0x02, 0, 0, 0, 1],
+        &[0x03, 0, 0, 0, 1],
+        &[0x04, 0, 0, 0, 1],
+        &[0x05, 0, 0, 0xFF, 0],
+        &[0x06, 0, 0, 0, 1],
+        &[0x07],
+        &[0x08, 0, 0x02, 0, 0],
+        &[0x0F, 0, 0, 0, 1, 1, 1],
+        &[0x10, 0, 0, 0, 1, 2, 0, 1],
+        &[0x11],
+        &[0x14, 7, 6, 0, 1, 0, 0, 0, 1],
+        &[0x15, 9, 6, 0, 1, 0, 0, 0, 1, 0, 5],
+        &[0x16, 0, 0, 0, 0xF2, 0, 0x25],
+        &[0x17, 0, 0, 0, 1, 0, 0, 0, 1, 2, 0, 1],
+        &[0x18, 0, 0],
+        &[0x2B, 0x0E, 1, 0],
+        &[0x2B, 0x0D, 1, 2],
+    ];
+    let mut server = Server::new(Transport::Rtu);
+    for pdu in requests {
+        let mut out = [0u8; 253];
+        let n = server
+            .handle(&mut Nothing, UnitId(1), pdu, &mut out)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no answer to {pdu:02x?}"));
+        assert_eq!(&out[..n], [pdu[0] | 0x80, 0x01], "answer to {pdu:02x?}");
+    }
+    assert_eq!(server.counters().bus_exceptions, requests.len() as u16);
+}
+
+/// Holding register n answers exception n (1 to 11); 0 is a register.
+#[derive(Default)]
+struct Faulty;
+
+impl DataModel for Faulty {
+    fn read_holding_registers(&mut self, range: RegisterRange, out: &mut [u16]) -> Result<(), ExceptionCode> {
+        match range.start() {
+            0 => {
+                out.fill(0);
+                Ok(())
+            }
+            n => Err(ExceptionCode::from_u8(n as u8)),
+        }
+    }
+}
+
+fn read_at(server: &mut Server, unit: u8, address: u8) -> Option<Vec<u8>> {
+    let mut out = [0u8; 253];
+    server
+        .handle(&mut Faulty, UnitId(unit), &[0x03, 0, address, 0, 1], &mut out)
+        .unwrap()
+        .map(|n| out[..n].to_vec())
+}
+
+fn diagnostic(server: &mut Server, sub: u8, data: u16) -> Option<Vec<u8>> {
+    let [hi, lo] = data.to_be_bytes();
+    let mut out = [0u8; 253];
+    server
+        .handle(&mut Faulty, UnitId(1), &[0x08, 0, sub, hi, lo], &mut out)
+        .unwrap()
+        .map(|n| out[..n].to_vec())
+}
+
+/// Each serial-line counter is counted by its own rule and reported under
+/// its own sub-function (every counter holds a value of its own here).
+#[test]
+fn each_diagnostic_counter_is_reported_under_its_own_sub_function() {
+    let mut s = Server::new(Transport::Rtu);
+    assert!(read_at(&mut s, 1, 0).is_some()); // 1 answered
+    for address in [2, 3, 2] {
+        read_at(&mut s, 1, address).unwrap(); // 3 exceptions 01-03
+    }
+    read_at(&mut s, 1, 4).unwrap(); // device failure
+    for _ in 0..2 {
+        read_at(&mut s, 1, 6).unwrap(); // busy, twice
+    }
+    read_at(&mut s, 1, 5).unwrap(); // acknowledge: busy as well
+    for _ in 0..4 {
+        read_at(&mut s, 1, 7).unwrap(); // negative acknowledge, four times
+    }
+    for _ in 0..5 {
+        assert_eq!(read_at(&mut s, 0, 0), None); // broadcasts: no answer
+    }
+    for _ in 0..6 {
+        s.record_communication_error();
+    }
+    for _ in 0..7 {
+        s.record_character_overrun();
+    }
+    let c = s.counters();
+    assert_eq!(c.bus_messages, 17);
+    assert_eq!(c.server_messages, 17);
+    assert_eq!(c.bus_exceptions, 11);
+    assert_eq!(c.server_no_responses, 5);
+    assert_eq!(c.server_naks, 4);
+    assert_eq!(c.server_busy, 3);
+    assert_eq!(c.bus_communication_errors, 6);
+    assert_eq!(c.bus_character_overruns, 7);
+    // Each query is a message itself: counted before it is answered.
+    let expected = [
+        (0x0B, 18),
+        (0x0C, 6),
+        (0x0D, 11),
+        (0x0E, 21),
+        (0x0F, 5),
+        (0x10, 4),
+        (0x11, 3),
+        (0x12, 7),
+    ];
+    for (sub, value) in expected {
+        let [hi, lo] = u16::to_be_bytes(value);
+        assert_eq!(
+            diagnostic(&mut s, sub, 0),
+            Some(vec![0x08, 0, sub, hi, lo]),
+            "sub-function {sub:#04x}"
+        );
+    }
+    // 0x14 clears the overrun counter alone.
+    assert_eq!(diagnostic(&mut s, 0x14, 0), Some(vec![0x08, 0, 0x14, 0, 0]));
+    assert_eq!(s.counters().bus_character_overruns, 0);
+    assert_eq!(s.counters().bus_communication_errors, 6);
+    // Restart with 0000 keeps the log; with FF00 clears it; anything else is 03.
+    assert_eq!(diagnostic(&mut s, 0x01, 0x1234), Some(vec![0x88, 0x03]));
+    assert_eq!(diagnostic(&mut s, 0x01, 0xFF00), Some(vec![0x08, 0, 0x01, 0xFF, 0x00]));
+    assert_eq!(s.counters().bus_communication_errors, 0);
+    let log = comm_event_log(&mut s);
+    // The restart, then this request's receive event: the rest was cleared.
+    assert_eq!(log, [0x80, 0x40, 0x00]);
+}
+
+fn comm_event_log(server: &mut Server) -> Vec<u8> {
+    let mut out = [0u8; 253];
+    let n = server
+        .handle(&mut Faulty, UnitId(1), &[0x0C], &mut out)
+        .unwrap()
+        .unwrap();
+    let Response::GetCommEventLog(log) = Response::decode(&out[..n]).unwrap() else {
+        panic!("not an event log");
+    };
+    log.events.to_vec()
+}
+
+/// The communication event log holds one byte per event, most recent
+/// first, with the bits the serial line specification gives each kind.
+#[test]
+fn the_event_log_records_each_kind_of_event_with_its_bits() {
+    let mut s = Server::new(Transport::Rtu);
+    read_at(&mut s, 1, 0).unwrap(); // receive 80, send 40
+    read_at(&mut s, 1, 2).unwrap(); // receive 80, send 41 (read exception)
+    read_at(&mut s, 1, 4).unwrap(); // send 42 (abort)
+    read_at(&mut s, 1, 6).unwrap(); // send 44 (busy)
+    read_at(&mut s, 1, 7).unwrap(); // send 48 (NAK)
+    read_at(&mut s, 0, 0); // broadcast received: C0, nothing sent
+    s.record_communication_error(); // 82
+    s.record_character_overrun(); // 90
+    assert_eq!(diagnostic(&mut s, 0x04, 0), None); // receive 80, entered listen-only 04
+    read_at(&mut s, 1, 0); // received while listening only: A0
+    diagnostic(&mut s, 0x01, 0); // A0, then restart 00
+    let log = comm_event_log(&mut s);
+    assert_eq!(
+        log,
+        [
+            0x80, 0x00, 0xA0, 0xA0, 0x04, 0x80, 0x90, 0x82, 0xC0, 0x48, 0x80, 0x44, 0x80, 0x42, 0x80, 0x41, 0x80, 0x40,
+            0x80
+        ]
+    );
+}
+
+/// The default mask write reads the register and writes
+/// `(value AND and) OR (or AND NOT and)` back (the specification's example).
+#[test]
+fn the_default_mask_write_combines_the_masks() {
+    let mut s = Server::new(Transport::Tcp);
+    let mut m = Ten::default();
+    m.registers[4] = 0x0012;
+    let mask = Request::MaskWriteRegister {
+        address: 4,
+        and_mask: 0x00F2,
+        or_mask: 0x0025,
+    };
+    run(&mut s, &mut m, 1, &mask).unwrap();
+    assert_eq!(m.registers[4], 0x0017);
+}
+
+/// Identification objects of the given sizes (object n holds `n` repeated).
+struct Objects(Vec<(u8, usize)>, Vec<Vec<u8>>);
+
+impl Objects {
+    fn new(sizes: &[(u8, usize)]) -> Self {
+        Objects(sizes.to_vec(), sizes.iter().map(|&(id, len)| vec![id; len]).collect())
+    }
+}
+
+impl DataModel for Objects {
+    fn device_object(&self, id: u8) -> Option<&[u8]> {
+        let i = self.0.iter().position(|(o, _)| *o == id)?;
+        Some(&self.1[i])
+    }
+}
+
+fn identify(model: &mut Objects, code: u8, object_id: u8) -> Vec<u8> {
+    let mut s = Server::new(Transport::Tcp);
+    let mut out = [0u8; 253];
+    let n = s
+        .handle(model, UnitId(1), &[0x2B, 0x0E, code, object_id], &mut out)
+        .unwrap()
+        .unwrap();
+    out[..n].to_vec()
+}
+
+/// The ids of the objects in an answer, whether more follow, and the next id.
+fn streamed(reply: &[u8]) -> (Vec<u8>, bool, u8) {
+    let Response::ReadDeviceIdentification(d) = Response::decode(reply).unwrap() else {
+        panic!("not an identification: {reply:02x?}")
+    };
+    (
+        d.objects.iter().map(|o| o.id).collect(),
+        d.more_follows,
+        d.next_object_id,
+    )
+}
+
+/// A stream fills each answer up to the last byte of the PDU and no
+/// further: objects that fit exactly go in one answer, one byte more moves
+/// the last object to the next.
+#[test]
+fn identification_streams_fill_each_answer_exactly() {
+    // 246 bytes after the header: three objects of 2 + 80 bytes fill it.
+    let mut exact = Objects::new(&[(0, 80), (1, 80), (2, 80)]);
+    let reply = identify(&mut exact, 0x01, 0);
+    assert_eq!(reply.len(), 253);
+    assert_eq!(streamed(&reply), (vec![0, 1, 2], false, 0));
+    let mut over = Objects::new(&[(0, 80), (1, 80), (2, 81)]);
+    assert_eq!(streamed(&identify(&mut over, 0x01, 0)), (vec![0, 1], true, 2));
+    assert_eq!(streamed(&identify(&mut over, 0x01, 2)), (vec![2], false, 0));
+    // One object as large as an answer holds is read alone; larger is 04.
+    let mut largest = Objects::new(&[(0, 244)]);
+    assert_eq!(streamed(&identify(&mut largest, 0x04, 0)), (vec![0], false, 0));
+    assert_eq!(streamed(&identify(&mut largest, 0x01, 0)), (vec![0], false, 0));
+    let mut too_large = Objects::new(&[(0, 245)]);
+    assert_eq!(identify(&mut too_large, 0x04, 0), [0xAB, 0x04]);
+    assert_eq!(identify(&mut too_large, 0x01, 0), [0xAB, 0x04]);
+}
+
+/// A stream starts at the asked object only when it is in the category
+/// and present; otherwise it starts again at object 0.
+#[test]
+fn identification_streams_start_over_outside_their_category() {
+    let mut m = Objects::new(&[(0, 3), (1, 3), (2, 3), (3, 3), (4, 3)]);
+    // Object 3 exists but is not basic: the basic stream starts at 0.
+    assert_eq!(streamed(&identify(&mut m, 0x01, 3)), (vec![0, 1, 2], false, 0));
+    // Object 2 is basic: the stream starts there.
+    assert_eq!(streamed(&identify(&mut m, 0x01, 2)), (vec![2], false, 0));
+    assert_eq!(streamed(&identify(&mut m, 0x02, 3)), (vec![3, 4], false, 0));
+    // A regular object that is missing: start over.
+    let mut gaps = Objects::new(&[(0, 3), (1, 3), (2, 3), (4, 3)]);
+    assert_eq!(streamed(&identify(&mut gaps, 0x02, 3)), (vec![0, 1, 2, 4], false, 0));
+}
+
+/// Fills whatever room it is given, and says so.
+struct Filler;
+
+impl DataModel for Filler {
+    fn encapsulated_interface(&mut self, _: u8, _: &[u8], out: &mut [u8]) -> Result<usize, ExceptionCode> {
+        out.fill(0x5A);
+        Ok(out.len())
+    }
+
+    fn custom(&mut self, _: u8, _: &[u8], out: &mut [u8]) -> Result<usize, ExceptionCode> {
+        out.fill(0x6B);
+        Ok(out.len())
+    }
+}
+
+/// A model's own functions get room for a whole PDU and no more: 251 bytes
+/// after an MEI type, 252 after a user-defined function code.
+#[test]
+fn model_defined_answers_may_fill_a_whole_pdu() {
+    let mut s = Server::new(Transport::Tcp);
+    let mut out = [0u8; 253];
+    let n = s
+        .handle(&mut Filler, UnitId(1), &[0x2B, 0x0D, 1], &mut out)
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 253);
+    assert_eq!(&out[..2], [0x2B, 0x0D]);
+    assert!(out[2..n].iter().all(|b| *b == 0x5A));
+    let n = s
+        .handle(&mut Filler, UnitId(1), &[0x41, 1, 2], &mut out)
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 253);
+    assert_eq!(out[0], 0x41);
+    assert!(out[1..n].iter().all(|b| *b == 0x6B));
+}
+
+/// The communication event counter counts answered requests, except the
+/// requests that read it and the event log.
+#[test]
+fn the_event_counter_counts_answers_but_not_its_own_reads() {
+    let mut s = Server::new(Transport::Rtu);
+    read_at(&mut s, 1, 0).unwrap();
+    read_at(&mut s, 1, 0).unwrap();
+    read_at(&mut s, 1, 2).unwrap(); // an exception is not counted
+    let counter = |s: &mut Server| {
+        let mut out = [0u8; 253];
+        let n = s.handle(&mut Faulty, UnitId(1), &[0x0B], &mut out).unwrap().unwrap();
+        out[..n].to_vec()
+    };
+    assert_eq!(counter(&mut s), [0x0B, 0, 0, 0, 2]);
+    comm_event_log(&mut s);
+    assert_eq!(counter(&mut s), [0x0B, 0, 0, 0, 2]);
+    diagnostic(&mut s, 0x00, 0x1234).unwrap();
+    assert_eq!(counter(&mut s), [0x0B, 0, 0, 0, 3]);
+}
