@@ -496,6 +496,8 @@ proptest! {
             let mut buf = [0u8; 256];
             let n = request.encode(&mut buf).unwrap();
             prop_assert_eq!(n, request.encoded_len());
+            prop_assert_eq!(n, outpost_modbus_core::Encode::encoded_len(&request));
+            prop_assert_eq!(n, outpost_modbus_core::Encode::encoded_len(&buf[..n]));
             prop_assert!(n <= outpost_modbus_core::MAX_PDU_LEN);
             let decoded = Request::decode(&buf[..n]).unwrap();
             prop_assert_eq!(decoded, request);
@@ -519,6 +521,7 @@ proptest! {
                 Err(e) => return Err(TestCaseError::fail(e.to_string())),
             };
             prop_assert_eq!(n, response.encoded_len());
+            prop_assert_eq!(n, outpost_modbus_core::Encode::encoded_len(&response));
             let checked = Expectation::new(&request).check(&buf[..n]);
             match (&r, checked) {
                 (Rsp::Written(..), Err(_)) => {}

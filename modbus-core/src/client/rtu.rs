@@ -159,6 +159,36 @@ mod tests {
         assert!(result.is_err());
     }
 
+    /// Noise before the answer is passed over and counted in what the
+    /// answer consumed, however long it is; noise before a partial answer
+    /// is discarded with the frames before it.
+    #[test]
+    fn noise_is_passed_over_and_counted() {
+        // Zeros start no answer (no device answers from unit 0).
+        let answer = frame(17, &ANSWER);
+        for noise in [3, 20, 40] {
+            let mut bytes = vec![0u8; noise];
+            bytes.extend(&answer);
+            let polled = exchange().poll(&bytes);
+            let Ok(RtuMatch::Answer { result, consumed }) = polled else {
+                panic!("no answer after {noise} bytes of noise: {polled:?}");
+            };
+            assert_eq!((result, consumed), (Ok(&ANSWER[..]), bytes.len()));
+        }
+
+        let other = frame(3, &ANSWER);
+        let mut bytes = other.clone();
+        bytes.extend([0u8; 3]);
+        bytes.extend(&answer[..5]);
+        // The other unit's frame and the noise go; the partial answer stays.
+        assert_eq!(
+            exchange().poll(&bytes),
+            Ok(RtuMatch::NeedMore {
+                discard: other.len() + 3
+            })
+        );
+    }
+
     #[test]
     fn silence_drops_one_byte_of_what_starts_no_frame() {
         assert_eq!(exchange().on_silence(0), 0);
