@@ -19,7 +19,10 @@ fn every_byte_survives_the_trip_through_each_code_type() {
 fn ranges_may_end_at_the_last_address_and_not_past_it() {
     assert_eq!(RegisterRange::new(65535, 1).map(|r| r.last()), Ok(65535));
     assert_eq!(RegisterRange::new(65411, 125).map(|r| r.last()), Ok(65535));
-    assert!(matches!(RegisterRange::new(65412, 125), Err(RangeError::Overflow { .. })));
+    assert!(matches!(
+        RegisterRange::new(65412, 125),
+        Err(RangeError::Overflow { .. })
+    ));
     assert_eq!(CoilRange::new(63536, 2000).map(|r| r.last()), Ok(65535));
     assert!(matches!(CoilRange::new(63537, 2000), Err(RangeError::Overflow { .. })));
 }
@@ -44,5 +47,11 @@ fn decode_errors_name_their_function_and_the_exception_to_answer() {
     assert_eq!(e.function(), Some(0x10));
     // A device identification answer with a byte after its last object.
     let e = Response::decode(&[0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, b'V', 0xEE]).unwrap_err();
-    assert_eq!(e, DecodeError::TrailingBytes { function: 0x2B, extra: 1 });
+    assert_eq!(
+        e,
+        DecodeError::TrailingBytes {
+            function: 0x2B,
+            extra: 1
+        }
+    );
 }

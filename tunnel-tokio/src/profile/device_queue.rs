@@ -194,6 +194,38 @@ mod tests {
     }
 
     #[test]
+    fn requests_already_past_their_deadline_expire_each_with_its_own_ticket() {
+        let now = Instant::now();
+        let mut q = DeviceQueue::new(1, 10);
+        let a = q.enqueue(now, now).unwrap();
+        let b = q.enqueue(now, now - Duration::from_millis(1)).unwrap();
+        let c = q.enqueue(now, now + Duration::from_secs(1)).unwrap();
+        assert!(a != b && b != c && a != c);
+        assert_eq!(q.poll_expired(), Some(a));
+        assert_eq!(q.poll_expired(), Some(b));
+        assert_eq!(q.poll_expired(), None);
+        assert_eq!(q.poll_started(), Some(c));
+    }
+
+    #[test]
+    fn abandoning_one_waiting_request_keeps_the_others_in_order() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        let mut q = DeviceQueue::new(1, 10);
+        let a = q.enqueue(now, later).unwrap();
+        let b = q.enqueue(now, later).unwrap();
+        let c = q.enqueue(now, later).unwrap();
+        let d = q.enqueue(now, later).unwrap();
+        assert_eq!(q.poll_started(), Some(a));
+        q.finish(now, c);
+        assert_eq!(q.waiting(), 2);
+        q.finish(now, a);
+        assert_eq!(q.poll_started(), Some(b));
+        q.finish(now, b);
+        assert_eq!(q.poll_started(), Some(d));
+    }
+
+    #[test]
     fn a_slot_freed_after_a_waiting_deadline_skips_the_expired() {
         let now = Instant::now();
         let mut q = DeviceQueue::new(1, 10);

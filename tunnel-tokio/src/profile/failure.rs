@@ -192,6 +192,31 @@ mod tests {
     }
 
     #[test]
+    fn each_device_error_has_its_outcome() {
+        use std::io;
+        let cases = [
+            (ClientError::Connect(io::Error::other("refused")), Outcome::Unreachable),
+            (ClientError::Closed, Outcome::Unreachable),
+            (ClientError::Expired, Outcome::Expired),
+            (ClientError::Busy, Outcome::Busy),
+            (ClientError::Overloaded, Outcome::Busy),
+            (
+                ClientError::Broadcast,
+                Outcome::Denied(ExceptionCode::GatewayPathUnavailable),
+            ),
+            (
+                ClientError::InvalidRequest(outpost_modbus_core::DecodeError::Empty),
+                Outcome::Malformed(ExceptionCode::IllegalDataValue),
+            ),
+            (ClientError::Timeout, Outcome::NoAnswer),
+            (ClientError::DeviceFault, Outcome::NoAnswer),
+        ];
+        for (error, outcome) in cases {
+            assert_eq!(outcome_of_device_error(&error), outcome, "{error:?}");
+        }
+    }
+
+    #[test]
     fn hub_side_failures_have_gateway_exceptions() {
         use ExceptionCode::*;
         let cases = [

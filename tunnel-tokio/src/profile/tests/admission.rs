@@ -212,3 +212,26 @@ fn past_the_limit_in_service_requests_are_busy() {
     a.channel_gone(channel(2));
     assert_eq!(a.in_service(), 0);
 }
+
+#[test]
+fn a_channel_id_opened_again_starts_with_nothing_in_service() {
+    let mut a = admission("operator", 8);
+    let payload = request(1, &READ, false);
+    for correlation in [1, 2] {
+        assert!(matches!(
+            a.handle_request(channel(2), correlation, &payload, &policy(), serves),
+            Verdict::Forward(_)
+        ));
+    }
+    assert_eq!(a.in_service(), 2);
+    let grant = a.grant(channel(2)).expect("the channel's grant");
+    assert_eq!((grant.device, grant.metadata.role.as_str()), ("plc", "operator"));
+    a.open(channel(2), ChannelKind::Message, b"plc", &metadata("viewer"), |n| {
+        (n == "plc").then_some("plc")
+    })
+    .unwrap();
+    assert_eq!(a.in_service(), 0);
+    assert!(!a.is_in_service(channel(2), 1));
+    assert_eq!(a.grant(channel(2)).map(|g| g.metadata.role.as_str()), Some("viewer"));
+    assert!(a.grant(channel(4)).is_none());
+}

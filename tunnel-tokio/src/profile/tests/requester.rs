@@ -634,3 +634,190 @@ proptest! {
         prop_assert_eq!(retried_writes, 0, "a write was sent as a retry");
     }
 }
+
+#[test]
+fn the_requester_says_whether_it_is_up_idle_and_how_many_requests_it_holds() {
+    let mut h = Harness::new(RequesterConfig::default());
+    assert!(h.r.is_up() && h.r.is_idle());
+    assert_eq!(h.r.request_count(), 0);
+    let first = h.submit(&READ, "operator", T);
+    h.submit(&READ, "operator", T);
+    assert_eq!(h.r.request_count(), 2);
+    assert!(!h.r.is_idle(), "requests wait");
+    h.accept_opens();
+    for received in h.received.clone() {
+        h.answer(&received, Outcome::Answered(&READ_ANSWER));
+    }
+    assert_eq!(h.r.request_count(), 0);
+    assert!(!h.r.is_idle(), "a channel is held");
+    h.session_down();
+    assert!(!h.r.is_up());
+    assert!(h.r.is_idle());
+    // A request that ends at once (no session) is waiting to be taken.
+    let id = h.r.submit(
+        h.now,
+        Submit {
+            target: "plc".into(),
+            metadata: metadata("operator"),
+            unit: UnitId(1),
+            pdu: Bytes::from_static(&READ),
+            expect: Expectation::new(&Request::decode(&READ).unwrap()),
+            changes: false,
+            deadline: h.now + T,
+        },
+    );
+    assert!(!h.r.is_idle(), "an outcome waits to be taken");
+    assert!(matches!(h.r.poll_done(), Some((done, Err(Failure::NoAgent))) if done == id));
+    assert!(h.r.is_idle());
+    h.session_up();
+    assert!(h.r.is_up());
+    let _ = first;
+}
+
+#[test]
+fn cancelling_one_finished_request_keeps_the_others_outcomes() {
+    let mut h = Harness::new(RequesterConfig::default());
+    h.session_down();
+    let submit = |r: &mut Requester, now| {
+        r.submit(
+            now,
+            Submit {
+                target: "plc".into(),
+                metadata: metadata("operator"),
+                unit: UnitId(1),
+                pdu: Bytes::from_static(&READ),
+                expect: Expectation::new(&Request::decode(&READ).unwrap()),
+                changes: false,
+                deadline: now + T,
+            },
+        )
+    };
+    let a = submit(&mut h.r, h.now);
+    let b = submit(&mut h.r, h.now);
+    let c = submit(&mut h.r, h.now);
+    h.r.cancel(h.now, b);
+    let left: Vec<RequestId> = std::iter::from_fn(|| h.r.poll_done()).map(|(id, _)| id).collect();
+    assert_eq!(left, [a, c]);
+}
+
+#[test]
+fn a_channel_the_session_cannot_name_refuses_its_requests() {
+    let mut h = Harness::new(RequesterConfig::default());
+    let id = h.submit(&READ, "operator", T);
+    let (token, _, _) = h.opens.remove(0);
+    h.r.handle_opened(h.now, token, Err(OpenError::TargetTooLong));
+    h.pump();
+    assert!(
+        matches!(h.done[&id], Err(Failure::Refused(ErrorCode::Refused))),
+        "{:?}",
+        h.done[&id]
+    );
+}
+
+/// The requester's timer: an open channel in use wakes it for nothing of
+/// its own (its requests' deadlines do); an unused one at the end of its
+/// idle time; an opening one at the end of its open time.
+#[test]
+fn the_timer_follows_requests_idle_channels_and_opens() {
+    let config = RequesterConfig {
+        open_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(500),
+        ..RequesterConfig::default()
+    };
+    let mut h = Harness::new(config);
+    let start = h.now;
+    h.submit(&READ, "operator", Duration::from_secs(5));
+    assert_eq!(
+        h.r.poll_timeout(),
+        Some(start + Duration::from_millis(300)),
+        "the open's limit"
+    );
+    h.accept_opens();
+    let until = h.r.poll_timeout().expect("the request's timer");
+    assert!(until >= start + Duration::from_secs(5), "{:?}", until - start);
+    let received = h.received[0].clone();
+    h.advance(Duration::from_millis(100));
+    h.answer(&received, Outcome::Answered(&READ_ANSWER));
+    assert_eq!(
+        h.r.poll_timeout(),
+        Some(h.now + Duration::from_millis(500)),
+        "idle from the answer"
+    );
+}
+
+#[test]
+fn an_open_is_abandoned_exactly_at_its_limit() {
+    let config = RequesterConfig {
+        open_timeout: Duration::from_millis(300),
+        ..RequesterConfig::default()
+    };
+    let mut h = Harness::new(config);
+    let id = h.submit(&READ, "operator", Duration::from_secs(5));
+    h.advance(Duration::from_millis(299));
+    assert_eq!(h.r.channel_count(), 1);
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.r.channel_count(), 0);
+    assert!(h.done.contains_key(&id), "its request ends with the open");
+}
+
+/// A request that reaches an open channel with no time left is not sent.
+#[test]
+fn a_request_with_no_time_left_is_not_sent() {
+    let mut h = Harness::new(RequesterConfig::default());
+    let id = h.submit(&READ, "operator", Duration::from_millis(10));
+    h.now += Duration::from_millis(10);
+    h.accept_opens();
+    assert!(h.received.is_empty());
+    assert!(matches!(h.done[&id], Err(Failure::Expired)), "{:?}", h.done[&id]);
+}
+
+/// A request in flight waits for the agent's answer until its deadline
+/// plus half its budget plus 50 ms (at most 500 ms) for the trip back.
+#[test]
+fn an_answer_is_awaited_for_half_the_budget_past_the_deadline() {
+    let mut h = Harness::new(RequesterConfig::default());
+    let id = h.submit(&READ, "operator", Duration::from_millis(200));
+    h.accept_opens();
+    h.advance(Duration::from_millis(200 + 149));
+    assert!(!h.done.contains_key(&id));
+    h.advance(Duration::from_millis(1));
+    assert!(matches!(h.done[&id], Err(Failure::Timeout)), "{:?}", h.done[&id]);
+
+    let id = h.submit(&READ, "operator", Duration::from_secs(2));
+    h.advance(Duration::from_millis(2000 + 499));
+    assert!(!h.done.contains_key(&id));
+    h.advance(Duration::from_millis(1));
+    assert!(matches!(h.done[&id], Err(Failure::Timeout)), "{:?}", h.done[&id]);
+}
+
+/// A read that may have reached the device before the session broke, and
+/// waits for a channel of the next session when its deadline passes, got
+/// no answer; one that was never sent merely expired.
+#[test]
+fn a_retried_read_waiting_for_a_channel_ends_as_unanswered() {
+    let mut h = Harness::new(RequesterConfig::default());
+    let sent = h.submit(&READ, "operator", T);
+    h.accept_opens();
+    assert_eq!(h.received.len(), 1);
+    h.session_down();
+    h.session_up();
+    let never_sent = h.submit(&READ, "operator", T);
+    assert_eq!(h.opens.len(), 1, "both wait for the new channel");
+    h.advance(T);
+    assert!(matches!(h.done[&sent], Err(Failure::Timeout)), "{:?}", h.done[&sent]);
+    assert!(
+        matches!(h.done[&never_sent], Err(Failure::Expired)),
+        "{:?}",
+        h.done[&never_sent]
+    );
+    assert_eq!(h.r.stats().retries, 0, "never sent again");
+    // Once a channel opens in time, the read goes again, marked a retry.
+    let again = h.submit(&READ, "operator", T);
+    h.accept_opens();
+    h.session_down();
+    h.session_up();
+    h.accept_opens();
+    assert!(h.received.last().is_some_and(|r| r.retry));
+    assert_eq!(h.r.stats().retries, 1);
+    let _ = again;
+}
