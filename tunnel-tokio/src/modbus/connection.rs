@@ -12,7 +12,7 @@ use outpost_modbus_core::{Expectation, Transactions, UnitId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 use tracing::{debug, warn};
 
@@ -163,6 +163,14 @@ where
     let mut frame = [0u8; mbap::MAX_ADU_LEN];
     let mut next = Some(first);
     let mut open = true;
+    // One timer for the whole connection, armed at the earliest deadline
+    // in flight and moved only to an earlier one: requests one after the
+    // other (each due later than the last) leave it armed, instead of
+    // registering a timer per request. When it fires early (its request
+    // was answered), expiry finds nothing and it is armed again.
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
         if let Some(call) = next.take() {
             if call.reply.is_closed() {
@@ -197,7 +205,12 @@ where
         if !open && waiters.is_empty() {
             return Ended::Closed;
         }
-        let deadline = tracker.poll_timeout();
+        if let Some(deadline) = tracker.poll_timeout() {
+            if armed.is_none_or(|at| deadline < at) {
+                timer.as_mut().reset(deadline);
+                armed = Some(deadline);
+            }
+        }
         tokio::select! {
             call = rx.recv(), if open && tracker.in_flight() < max_in_flight => match call {
                 Some(call) => next = Some(call),
@@ -227,7 +240,8 @@ where
                 fail_all(&mut waiters, lost(&error));
                 return Ended::Broken(None);
             }
-            () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
                 let now = Instant::now();
                 while let Some(id) = tracker.poll_expired(now) {
                     if let Some(call) = waiters.remove(&id) {
