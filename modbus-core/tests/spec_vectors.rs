@@ -506,3 +506,12 @@ fn rtu_responses_never_start_at_unit_0() {
         Ok(Decoded::Frame { .. })
     ));
 }
+
+/// The largest application data units: 260 bytes on TCP (MBAP header and a
+/// 253-byte PDU), 256 on a serial line (address, PDU, CRC).
+#[test]
+fn the_largest_adus_are_the_specifications() {
+    assert_eq!(outpost_modbus_core::frame::mbap::MAX_ADU_LEN, 260);
+    assert_eq!(outpost_modbus_core::frame::rtu::MAX_ADU_LEN, 256);
+    assert_eq!(outpost_modbus_core::MAX_PDU_LEN, 253);
+}

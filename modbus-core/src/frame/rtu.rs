@@ -192,7 +192,7 @@ fn candidate(direction: Direction, buf: &[u8]) -> Candidate {
         None => return Candidate::NeedMore,
     };
     let total = 1 + pdu_len + 2;
-    if pdu_len > crate::codec::MAX_PDU_LEN || total > MAX_ADU_LEN {
+    if total > MAX_ADU_LEN {
         return Candidate::Invalid;
     }
     Candidate::Len(total)
@@ -232,24 +232,17 @@ fn pdu_len(rule: PduLen, pdu: &[u8]) -> Option<Result<usize, ()>> {
 
 /// Encode a frame carrying `pdu` into `buf`; returns the bytes written.
 pub fn encode<P: Encode + ?Sized>(unit: UnitId, pdu: &P, buf: &mut [u8]) -> Result<usize, EncodeError> {
-    let needed = 1 + pdu.encoded_len() + 2;
-    if buf.len() < needed {
-        return Err(EncodeError::BufferTooSmall {
-            needed,
-            available: buf.len(),
-        });
-    }
-    buf[0] = unit.0;
-    let n = pdu.encode(&mut buf[1..])?;
+    let len = pdu.encoded_len();
+    let needed = len + 3;
     let available = buf.len();
-    let crc = crc16(buf.get(..1 + n).unwrap_or_default());
-    buf.get_mut(1 + n..3 + n)
-        .ok_or(EncodeError::BufferTooSmall {
-            needed: 3 + n,
-            available,
-        })?
-        .copy_from_slice(&crc.to_le_bytes());
-    Ok(3 + n)
+    let frame = buf
+        .get_mut(..needed)
+        .ok_or(EncodeError::BufferTooSmall { needed, available })?;
+    let (body, crc) = frame.split_at_mut(1 + len);
+    body[0] = unit.0;
+    pdu.encode(&mut body[1..])?;
+    crc.copy_from_slice(&crc16(body).to_le_bytes());
+    Ok(needed)
 }
 
 #[cfg(test)]
@@ -306,5 +299,74 @@ mod tests {
         for n in 0..8 {
             assert_eq!(d.decode(&f[..n]), Ok(Decoded::NeedMore { skipped: 0 }), "{n}");
         }
+    }
+
+    /// A frame with CRC made from `unit` and `pdu`.
+    fn with_crc(unit: u8, pdu: &[u8]) -> std::vec::Vec<u8> {
+        let mut bytes = std::vec![unit];
+        bytes.extend_from_slice(pdu);
+        let crc = crc16(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    /// The largest frame (a 253-byte PDU, 256 bytes in all) decodes; a
+    /// length byte claiming one more byte starts no frame.
+    #[test]
+    fn the_largest_frame_decodes_and_a_larger_one_is_noise() {
+        let mut pdu = std::vec![0x11, 251];
+        pdu.extend(core::iter::repeat_n(0x5A, 251));
+        let largest = with_crc(7, &pdu);
+        assert_eq!(largest.len(), MAX_ADU_LEN);
+        let d = RtuDecoder::new(Direction::Response);
+        let Ok(Decoded::Frame { frame, consumed, .. }) = d.decode(&largest) else {
+            panic!("the largest frame did not decode");
+        };
+        assert_eq!((frame.unit, frame.pdu.len(), consumed), (UnitId(7), 253, 256));
+
+        let mut pdu = std::vec![0x11, 252];
+        pdu.extend(core::iter::repeat_n(0x5A, 252));
+        let larger = with_crc(7, &pdu);
+        let one = RtuDecoder::new(Direction::Response).with_max_noise(1);
+        assert_eq!(one.decode(&larger), Err(FrameError::Noise { discarded: 1 }));
+    }
+
+    /// A device identification answer whose objects are not all here yet
+    /// waits for more, unless it already fills a whole PDU.
+    #[test]
+    fn a_partial_identification_waits_unless_it_cannot_fit() {
+        let d = RtuDecoder::new(Direction::Response).with_max_noise(1);
+        // Two objects announced, the first (5 bytes) here, the second not.
+        let partial = [
+            7, 0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x02, 0x00, 0x05, b'V', b'e', b'n',
+        ];
+        assert_eq!(d.decode(&partial), Ok(Decoded::NeedMore { skipped: 0 }));
+        // 253 PDU bytes and the objects still run on: no frame starts here.
+        let mut endless = std::vec![7, 0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x02, 0x00, 0xF4];
+        endless.extend(core::iter::repeat_n(b'x', 254 - endless.len()));
+        assert_eq!(d.decode(&endless), Err(FrameError::Noise { discarded: 1 }));
+    }
+
+    /// A frame is written into a buffer of exactly its size; a buffer too
+    /// small by any amount is refused with the size it needs.
+    #[test]
+    fn encoding_needs_exactly_the_frame_size() {
+        let pdu = [0x03, 0x00, 0x6B, 0x00, 0x03];
+        let mut buf = [0u8; 8];
+        assert_eq!(encode(UnitId(17), &pdu[..], &mut buf), Ok(8));
+        assert_eq!(buf, [0x11, 0x03, 0x00, 0x6B, 0x00, 0x03, 0x76, 0x87]);
+        for short in 0..8 {
+            assert_eq!(
+                encode(UnitId(17), &pdu[..], &mut buf[..short]),
+                Err(EncodeError::BufferTooSmall {
+                    needed: 8,
+                    available: short
+                }),
+                "{short} bytes"
+            );
+        }
+        let mut large = [0xEEu8; 12];
+        assert_eq!(encode(UnitId(17), &pdu[..], &mut large), Ok(8));
+        assert_eq!(&large[8..], [0xEE; 4], "nothing written past the frame");
     }
 }
