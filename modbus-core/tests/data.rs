@@ -102,3 +102,52 @@ proptest! {
         prop_assert_ne!(Words::from_slice(&values), Words::from_slice(&values[..values.len() - 1]));
     }
 }
+
+#[test]
+fn a_response_gives_its_bits_or_its_registers() {
+    use outpost_modbus_core::Response;
+    let values = [true, false, true];
+    let bits = Bits::from_bools(&values);
+    let words = [1u16, 2];
+    let registers = Words::from_slice(&words);
+    assert_eq!(Response::ReadCoils(bits).bits(), Some(bits));
+    assert_eq!(Response::ReadDiscreteInputs(bits).bits(), Some(bits));
+    assert_eq!(Response::ReadHoldingRegisters(registers).bits(), None);
+    assert_eq!(Response::ReadCoils(bits).registers(), None);
+    for r in [
+        Response::ReadHoldingRegisters(registers),
+        Response::ReadInputRegisters(registers),
+        Response::ReadWriteMultipleRegisters(registers),
+        Response::ReadFifoQueue(registers),
+    ] {
+        assert_eq!(r.registers(), Some(registers));
+    }
+}
+
+#[test]
+fn identification_objects_compare_by_their_objects() {
+    use outpost_modbus_core::{DeviceObject, DeviceObjects, Response};
+    let vendor = [
+        DeviceObject { id: 0, value: b"Acme" },
+        DeviceObject { id: 1, value: b"P-1" },
+    ];
+    let other = [
+        DeviceObject { id: 0, value: b"Acme" },
+        DeviceObject { id: 1, value: b"P-2" },
+    ];
+    let objects = DeviceObjects::from_slice(&vendor);
+    assert!(!objects.is_empty());
+    assert_eq!(objects.len(), 2);
+    assert!(DeviceObjects::from_slice(&[]).is_empty());
+    assert_ne!(objects, DeviceObjects::from_slice(&other));
+    assert_ne!(objects, DeviceObjects::from_slice(&vendor[..1]));
+    // Decoded from the wire, the same objects compare equal.
+    let wire = [
+        0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x02, 0x00, 0x04, b'A', b'c', b'm', b'e', 0x01, 0x03, b'P', b'-', b'1',
+    ];
+    let Ok(Response::ReadDeviceIdentification(d)) = Response::decode(&wire) else {
+        panic!("not decoded");
+    };
+    assert_eq!(d.objects, objects);
+    assert!(!d.objects.is_empty());
+}
