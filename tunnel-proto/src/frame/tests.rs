@@ -1,8 +1,11 @@
 //! Each length rule of HELLO, at its boundary: the field a broken frame is
-//! refused for, and the frame one byte away that is accepted.
+//! refused for, and the frame one byte away that is accepted; and the
+//! decoder's buffering.
 
 use super::handshake::{Challenge, Hello, MAX_VERSIONS, MIN_FRAME_LIMIT, NONCE_LEN};
-use super::{FrameError, FrameType, Malformed};
+use bytes::Bytes;
+
+use super::{Frame, FrameDecoder, FrameError, FrameType, Malformed, HEADER_LEN};
 
 /// A HELLO payload from its fields; `id_len` may differ from `id.len()`.
 fn hello(versions: &[u16], count: usize, max_frame: u32, id: &[u8], id_len: usize) -> Vec<u8> {
@@ -124,4 +127,40 @@ fn the_magic_comes_first() {
     let mut wrong = hello(&[1], 1, 4096, b"a", 1);
     wrong[0] = b'X';
     assert_eq!(refused(&wrong), Malformed::Magic);
+}
+
+/// The decoder holds a frame's bytes until the frame is whole, makes room
+/// for its whole payload once the header has announced it, and forgets
+/// everything, a header already read included, when cleared.
+#[test]
+fn the_decoder_holds_a_frame_until_whole_and_forgets_it_when_cleared() {
+    let data = Frame::Data {
+        channel: crate::ChannelId::new(2).unwrap(),
+        data: Bytes::from(vec![7u8; 10_000]),
+    };
+    let mut wire = Vec::new();
+    data.encode(&mut wire);
+    let mut d = FrameDecoder::new(1 << 20, 1 << 16);
+    d.push(&wire[..100]);
+    assert_eq!(d.next_frame(), Ok(None));
+    assert_eq!(d.buffered(), 100 - HEADER_LEN);
+    assert!(d.capacity() >= 10_000, "room for the payload: {}", d.capacity());
+    d.push(&wire[100..wire.len() - 1]);
+    assert_eq!(d.next_frame(), Ok(None));
+    assert_eq!(d.buffered(), wire.len() - 1 - HEADER_LEN);
+    d.push(&wire[wire.len() - 1..]);
+    let raw = d.next_frame().unwrap().expect("the whole frame");
+    assert_eq!(Frame::decode(raw), Ok(data));
+    assert_eq!(d.buffered(), 0);
+
+    // A header read, then cleared: the next bytes start a new frame.
+    d.push(&wire[..20]);
+    assert_eq!(d.next_frame(), Ok(None));
+    d.clear();
+    assert_eq!((d.buffered(), d.capacity()), (0, 0));
+    let mut ping = Vec::new();
+    Frame::Ping(9).encode(&mut ping);
+    d.push(&ping);
+    let raw = d.next_frame().unwrap().expect("the ping");
+    assert_eq!(Frame::decode(raw), Ok(Frame::Ping(9)));
 }
