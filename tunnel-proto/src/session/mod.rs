@@ -14,6 +14,9 @@ mod input;
 mod timer;
 mod transmit;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,6 +1,6 @@
 //! Scenario tests on the in-memory `Pair` harness.
 
-mod util;
+pub(crate) mod util;
 
 mod channels;
 mod flow;
