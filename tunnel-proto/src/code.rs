@@ -102,6 +102,7 @@ mod tests {
     fn every_value_round_trips() {
         for v in (0..64).chain([0x1_0000, u32::MAX]) {
             assert_eq!(ErrorCode::from_u32(v).value(), v);
+            assert_eq!(u32::from(ErrorCode::from(v)), v);
         }
         assert_eq!(ErrorCode::from_u32(0x6), ErrorCode::AuthFailed);
         assert_eq!(ErrorCode::from_u32(0x40), ErrorCode::Other(0x40));
