@@ -55,3 +55,51 @@ fn decode_errors_name_their_function_and_the_exception_to_answer() {
         }
     );
 }
+
+/// File sub-requests name files 1 to 65535 and records 0 to 9999, both in
+/// what is built and in what is decoded.
+#[test]
+fn file_references_stay_within_the_specifications_ranges() {
+    use outpost_modbus_core::{FileReads, FileRecord, FileRecordRef, FileWrites, Words};
+    let read = |file, record| FileRecordRef {
+        file,
+        record,
+        length: 1,
+    };
+    assert!(FileReads::new(&[read(1, 0)]).is_ok());
+    assert!(FileReads::new(&[read(65535, 9999)]).is_ok());
+    assert_eq!(
+        FileReads::new(&[read(0, 0)]).err(),
+        Some(RangeError::Value {
+            field: "file number",
+            value: 0
+        })
+    );
+    assert_eq!(
+        FileReads::new(&[read(1, 10_000)]).err(),
+        Some(RangeError::Value {
+            field: "record number",
+            value: 10_000
+        })
+    );
+    let reads = [read(4, 1), read(3, 9)];
+    let reads = FileReads::new(&reads).unwrap();
+    assert_eq!((reads.len(), reads.is_empty()), (2, false));
+
+    let values = [0x06AFu16];
+    let write = |file, record| FileRecord {
+        file,
+        record,
+        values: Words::from_slice(&values),
+    };
+    assert!(FileWrites::new(&[write(65535, 9999)]).is_ok());
+    assert!(FileWrites::new(&[write(0, 1)]).is_err());
+    assert!(FileWrites::new(&[write(1, 10_000)]).is_err());
+    // On the wire: file 0 and record 10 000 are refused.
+    let file_zero = [0x14, 0x07, 0x06, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01];
+    assert!(Request::decode(&file_zero).is_err());
+    let record_over = [0x14, 0x07, 0x06, 0x00, 0x01, 0x27, 0x10, 0x00, 0x01];
+    assert!(Request::decode(&record_over).is_err());
+    let record_last = [0x14, 0x07, 0x06, 0x00, 0x01, 0x27, 0x0F, 0x00, 0x01];
+    assert!(Request::decode(&record_last).is_ok());
+}
