@@ -1,0 +1,110 @@
+//! Read File Record (14): each length rule of the request and of the
+//! answer, at its boundary.
+
+use outpost_modbus_core::{DecodeError, FileReadResponse, FileReads, FileRecordRef, Request, Response, Words};
+
+/// A request whose byte count is `n`, followed by `n` bytes of whole,
+/// valid sub-requests (and a partial one when `n` is not a multiple of 7).
+fn read_request(n: usize) -> Vec<u8> {
+    let mut pdu = vec![0x14, n as u8];
+    let sub = [0x06, 0x00, 0x01, 0x00, 0x02, 0x00, 0x01];
+    pdu.extend(sub.iter().cycle().take(n));
+    pdu
+}
+
+#[test]
+fn a_read_requests_byte_count_is_7_to_245_in_sevens() {
+    for n in [7, 14, 245] {
+        let pdu = read_request(n);
+        let Ok(Request::ReadFileRecord(reads)) = Request::decode(&pdu) else {
+            panic!("{n} bytes refused");
+        };
+        assert_eq!(reads.len(), n / 7);
+    }
+    let expected = |n: usize| (7 * (n / 7)).max(7);
+    for n in [0, 3, 6, 8, 13, 15, 246, 251] {
+        assert_eq!(
+            Request::decode(&read_request(n)),
+            Err(DecodeError::ByteCount {
+                function: 0x14,
+                byte_count: n,
+                expected: expected(n)
+            }),
+            "{n} bytes"
+        );
+    }
+}
+
+#[test]
+fn read_requests_compare_by_their_sub_requests() {
+    let a = [FileRecordRef {
+        file: 4,
+        record: 1,
+        length: 2,
+    }];
+    let b = [FileRecordRef {
+        file: 4,
+        record: 1,
+        length: 3,
+    }];
+    assert_eq!(FileReads::new(&a).unwrap(), FileReads::new(&a).unwrap());
+    assert_ne!(FileReads::new(&a).unwrap(), FileReads::new(&b).unwrap());
+    let pdu = read_request(7);
+    let Ok(Request::ReadFileRecord(decoded)) = Request::decode(&pdu) else {
+        panic!()
+    };
+    let same = [FileRecordRef {
+        file: 1,
+        record: 2,
+        length: 1,
+    }];
+    assert_eq!(decoded, FileReads::new(&same).unwrap());
+}
+
+/// An answer from its groups: each group's length byte, reference type 6
+/// and values.
+fn answer(groups: &[&[u8]]) -> Vec<u8> {
+    let body: Vec<u8> = groups.iter().flat_map(|g| g.iter().copied()).collect();
+    let mut pdu = vec![0x14, body.len() as u8];
+    pdu.extend(body);
+    pdu
+}
+
+#[test]
+fn an_answers_groups_hold_a_type_and_whole_records() {
+    // Two groups: one record, then two.
+    let ok = answer(&[&[3, 6, 0x0D, 0xFE], &[5, 6, 0x00, 0x20, 0x00, 0x21]]);
+    let Ok(Response::ReadFileRecord(groups)) = Response::decode(&ok) else {
+        panic!("refused")
+    };
+    assert_eq!((groups.len(), groups.is_empty()), (2, false));
+    let values: Vec<Vec<u16>> = groups.iter().map(|g| g.iter().collect()).collect();
+    assert_eq!(values, [vec![0x0DFE], vec![0x0020, 0x0021]]);
+    let one = [0x0DFEu16];
+    let two = [0x0020u16, 0x0021];
+    let native = [Words::from_slice(&one), Words::from_slice(&two)];
+    assert_eq!(groups, FileReadResponse::new(&native).unwrap());
+
+    // Each length rule alone: too short for a record, an even length (half
+    // a record), a length past the end.
+    for (name, bad) in [
+        ("no record", answer(&[&[1, 6]])),
+        ("half a record", answer(&[&[4, 6, 0x00, 0x01, 0x02]])),
+        ("past the end", answer(&[&[5, 6, 0x00, 0x01]])),
+        (
+            "a good group, then past the end",
+            answer(&[&[3, 6, 0x00, 0x01], &[7, 6, 0x00]]),
+        ),
+    ] {
+        assert!(
+            matches!(
+                Response::decode(&bad),
+                Err(DecodeError::ByteCount { function: 0x14, .. })
+            ),
+            "{name}: {:?}",
+            Response::decode(&bad)
+        );
+    }
+    // No group at all.
+    assert!(Response::decode(&[0x14, 0x00]).is_err());
+}
