@@ -103,3 +103,14 @@ fn file_references_stay_within_the_specifications_ranges() {
     let record_last = [0x14, 0x07, 0x06, 0x00, 0x01, 0x27, 0x0F, 0x00, 0x01];
     assert!(Request::decode(&record_last).is_ok());
 }
+
+/// A diagnostics PDU carries at most 125 data words (253 bytes less the
+/// function code and sub-function).
+#[test]
+fn diagnostics_carry_at_most_125_words() {
+    use outpost_modbus_core::{Diagnostic, DiagnosticCode, Words};
+    assert_eq!(Diagnostic::MAX_WORDS, 125);
+    let words = [0u16; 126];
+    assert!(Diagnostic::new(DiagnosticCode::RETURN_QUERY_DATA, Words::from_slice(&words[..125])).is_ok());
+    assert!(Diagnostic::new(DiagnosticCode::RETURN_QUERY_DATA, Words::from_slice(&words)).is_err());
+}

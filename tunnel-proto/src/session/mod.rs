@@ -458,9 +458,7 @@ impl Session {
         }
         self.queued_bytes -= ch.outgoing_bytes;
         self.send_window.refund(ch.outgoing_bytes);
-        if ch.incoming_bytes > 0 {
-            self.return_session_credit(ch.incoming_bytes);
-        }
+        self.return_session_credit(ch.incoming_bytes);
         Some(ch)
     }
 

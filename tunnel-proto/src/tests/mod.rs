@@ -8,6 +8,7 @@ mod handshake;
 mod liveness;
 mod malformed;
 mod properties;
+mod session_api;
 mod vectors;
 
 /// Drivers move sessions into tasks and share stores across threads.

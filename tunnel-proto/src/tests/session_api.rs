@@ -1,0 +1,262 @@
+//! What a session reports about itself, and rules seen only from outside:
+//! drained, clean endings, the handshake deadline, the control backlog,
+//! the agent's answer to a version it did not offer, ping numbering.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::util::{Builder, Pair};
+use crate::frame::{Challenge, NONCE_LEN};
+use crate::frame::{Frame, FrameDecoder};
+use crate::{ChannelId, ChannelKind, ErrorCode, Event, SessionError, SessionId, Violation, PROTOCOL_VERSION};
+
+/// Every frame in `bytes`.
+fn frames(bytes: &[u8]) -> Vec<Frame> {
+    let mut d = FrameDecoder::new(1 << 20, 1 << 16);
+    d.push(bytes);
+    std::iter::from_fn(|| d.next_frame().unwrap().map(|raw| Frame::decode(raw).unwrap())).collect()
+}
+
+#[test]
+fn version_and_channel_count_are_known_once_established() {
+    let mut pair = Builder::new().build();
+    assert_eq!((pair.agent.version(), pair.hub.version()), (None, None));
+    pair.drive();
+    assert_eq!(pair.agent.version(), Some(PROTOCOL_VERSION));
+    assert_eq!(pair.hub.version(), Some(PROTOCOL_VERSION));
+    assert_eq!(pair.hub.channel_count(), 0);
+    pair.open_from_hub(ChannelKind::Stream);
+    pair.open_from_hub(ChannelKind::Message);
+    assert_eq!((pair.hub.channel_count(), pair.agent.channel_count()), (2, 2));
+}
+
+#[test]
+fn a_closed_session_is_drained_once_its_close_is_taken() {
+    let mut pair = Pair::connected();
+    assert!(!pair.hub.is_drained(), "an open session is not drained");
+    pair.hub.close(ErrorCode::NoError, b"bye");
+    assert!(pair.hub.is_closed());
+    assert!(!pair.hub.is_drained(), "its CLOSE still waits");
+    let mut out = Vec::new();
+    while pair.hub.poll_transmit(pair.now, &mut out) > 0 {}
+    assert!(pair.hub.is_drained());
+    assert!(matches!(
+        frames(&out).last(),
+        Some(Frame::Close {
+            code: ErrorCode::NoError,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn only_a_no_error_ending_is_clean() {
+    assert!(SessionError::Local {
+        code: ErrorCode::NoError
+    }
+    .is_clean());
+    assert!(SessionError::Remote {
+        code: ErrorCode::NoError,
+        reason: Bytes::new()
+    }
+    .is_clean());
+    for unclean in [
+        SessionError::Local {
+            code: ErrorCode::Cancel,
+        },
+        SessionError::Remote {
+            code: ErrorCode::Shutdown,
+            reason: Bytes::new(),
+        },
+        SessionError::TimedOut,
+        SessionError::HandshakeTimedOut,
+        SessionError::Violation(Violation::Backlog),
+    ] {
+        assert!(!unclean.is_clean(), "{unclean:?}");
+    }
+    assert_eq!(Violation::Backlog.code(), ErrorCode::LimitExceeded);
+}
+
+#[test]
+fn the_handshake_deadline_is_the_configured_one() {
+    let mut b = Builder::new();
+    b.hub_config.handshake_timeout(Duration::from_secs(2));
+    let mut pair = b.build();
+    let start = pair.now;
+    // The agent never speaks.
+    assert_eq!(pair.hub.poll_timeout(), Some(start + Duration::from_secs(2)));
+    pair.hub.handle_timeout(start + Duration::from_millis(1999));
+    assert!(!pair.hub.is_closed());
+    pair.hub.handle_timeout(start + Duration::from_secs(2));
+    assert_eq!(pair.hub.error(), Some(&SessionError::HandshakeTimedOut));
+}
+
+/// Refusals a peer causes are queued up to a bound far above what an
+/// honest peer makes: 2,000 refused opens in one read are answered.
+#[test]
+fn a_burst_of_refusals_is_answered_not_cut_off() {
+    let mut b = Builder::new();
+    b.agent_config.max_channels(1).unwrap();
+    let mut pair = b.connect();
+    let mut burst = Vec::new();
+    for i in 0..2_000u32 {
+        Frame::Open(crate::frame::Open {
+            channel: ChannelId::new(2 + 2 * i).unwrap(),
+            kind: ChannelKind::Stream,
+            window: 10,
+            target: Default::default(),
+            metadata: Default::default(),
+        })
+        .encode(&mut burst);
+    }
+    pair.agent.handle_input(pair.now, &burst);
+    assert!(pair.agent.is_established(), "{:?}", pair.agent.error());
+}
+
+/// A hub that picks a version the agent did not offer gets a CLOSE with
+/// UNSUPPORTED_VERSION and no reason (only a hub lists its versions).
+#[test]
+fn the_agent_refuses_a_version_it_did_not_offer() {
+    let mut pair = Builder::new().build();
+    let mut hello = Vec::new();
+    while pair.agent.poll_transmit(pair.now, &mut hello) > 0 {}
+    let mut challenge = Vec::new();
+    Frame::Challenge(Challenge {
+        version: 99,
+        max_frame: 1 << 16,
+        session_window: 1 << 20,
+        nonce: [7; NONCE_LEN],
+        session: SessionId([3; 16]),
+    })
+    .encode(&mut challenge);
+    pair.agent.handle_input(pair.now, &challenge);
+    assert!(matches!(
+        pair.agent.error(),
+        Some(SessionError::VersionMismatch { supported, .. }) if supported == &[99]
+    ));
+    let mut out = Vec::new();
+    while pair.agent.poll_transmit(pair.now, &mut out) > 0 {}
+    let Some(Frame::Close { code, reason }) = frames(&out).pop() else {
+        panic!("no CLOSE");
+    };
+    assert_eq!(code, ErrorCode::UnsupportedVersion);
+    assert!(reason.is_empty(), "{reason:?}");
+}
+
+/// Each PING carries the next number.
+#[test]
+fn pings_are_numbered_one_after_the_other() {
+    let mut pair = Pair::connected();
+    pair.record = true;
+    for _ in 0..3 {
+        pair.hub.ping(pair.now);
+        pair.drive();
+    }
+    let pings: Vec<u64> = frames(&pair.to_agent.delivered)
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::Ping(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pings, [1, 2, 3]);
+    assert!(pair.hub.stats().rtt.is_some());
+}
+
+/// Two writes before anything is transmitted: the channel is queued once
+/// (the pair checks the session's books after every step) and the data
+/// arrives in order.
+#[test]
+fn writes_back_to_back_queue_the_channel_once() {
+    let mut pair = Pair::connected();
+    let channel = pair.open_from_hub(ChannelKind::Stream);
+    pair.hub.send(channel, b"first ").unwrap();
+    pair.hub.send(channel, b"second").unwrap();
+    pair.hub.check_invariants();
+    pair.drive();
+    let mut buf = [0u8; 64];
+    let n = pair.agent.read(channel, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"first second");
+}
+
+/// A channel refused or reset while it waits for the application leaves
+/// no pending open behind (the pair checks the books after every step).
+#[test]
+fn pending_channels_that_are_refused_or_reset_are_forgotten() {
+    let mut pair = Pair::connected();
+    let a = pair.hub.open_channel(ChannelKind::Stream, b"plc-1", b"").unwrap();
+    let b = pair.hub.open_channel(ChannelKind::Stream, b"plc-2", b"").unwrap();
+    pair.drive();
+    assert!(pair
+        .agent_event(|e| matches!(e, Event::ChannelRequested { channel, .. } if *channel == a))
+        .is_some());
+    pair.agent.refuse(a, ErrorCode::Refused).unwrap();
+    pair.agent.check_invariants();
+    pair.agent.reset(b, ErrorCode::Cancel).unwrap();
+    pair.agent.check_invariants();
+    pair.drive();
+    assert_eq!(pair.agent.channel_count(), 0);
+    assert_eq!(pair.hub.channel_count(), 0);
+}
+
+/// A channel waiting for session credit is told when it comes, even when
+/// another channel's own credit came back first.
+#[test]
+fn every_channel_waiting_for_session_credit_is_woken() {
+    let mut b = Builder::new();
+    b.agent_config.channel_window(2000).unwrap();
+    b.agent_config.session_window(3000).unwrap();
+    let mut pair = b.connect();
+    let a = pair.open_from_hub(ChannelKind::Stream);
+    let c = pair.open_from_hub(ChannelKind::Stream);
+    assert_eq!(pair.hub.send(a, &[1; 2000]), Ok(2000));
+    assert_eq!(pair.hub.send(c, &[2; 1000]), Ok(1000));
+    // The session's credit is spent: c waits for it; a for its own.
+    assert_eq!(pair.hub.send(c, &[2; 10]), Err(crate::SendError::Blocked));
+    assert_eq!(pair.hub.send(a, &[1; 10]), Err(crate::SendError::Blocked));
+    pair.drive();
+    // Told to try again once the bytes left (the send buffer emptied), both
+    // are still out of credit.
+    assert_eq!(pair.hub.send(c, &[2; 10]), Err(crate::SendError::Blocked));
+    assert_eq!(pair.hub.send(a, &[1; 10]), Err(crate::SendError::Blocked));
+    pair.hub_events.clear();
+    // The agent reads a: a's credit comes back, then the session's.
+    let mut buf = vec![0u8; 4096];
+    let mut read = 0;
+    while read < 2000 {
+        read += pair.agent.read(a, &mut buf).unwrap();
+    }
+    pair.drive();
+    for channel in [a, c] {
+        assert!(
+            pair.hub_event(|e| matches!(e, Event::Writable { channel: w } if *w == channel))
+                .is_some(),
+            "{channel} was not told it may write"
+        );
+    }
+}
+
+/// The idle timer starts when the last channel goes, unless another channel
+/// opened before time moved on.
+#[test]
+fn a_channel_opened_right_after_the_last_one_closed_keeps_the_session() {
+    let mut b = Builder::new();
+    b.hub_config.idle_timeout(Some(Duration::from_secs(1)));
+    let mut pair = b.connect();
+    let x = pair.open_from_hub(ChannelKind::Stream);
+    pair.hub.reset(x, ErrorCode::Cancel).unwrap();
+    let y = pair.hub.open_channel(ChannelKind::Stream, b"plc-1", b"").unwrap();
+    pair.drive();
+    assert!(pair
+        .agent_event(|e| matches!(e, Event::ChannelRequested { channel, .. } if *channel == y))
+        .is_some());
+    pair.agent.accept(y).unwrap();
+    pair.run_for(Duration::from_secs(5));
+    assert!(pair.hub.is_established(), "{:?}", pair.hub.error());
+    assert!(pair.hub.is_open(y));
+    // Once y goes too, the session is idle and ends after a second.
+    pair.hub.reset(y, ErrorCode::Cancel).unwrap();
+    pair.run_for(Duration::from_secs(2));
+    assert!(pair.hub.is_closed());
+}
