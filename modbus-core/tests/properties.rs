@@ -718,7 +718,7 @@ proptest! {
         // What the frame says, whatever was meant: its byte count agrees
         // with its length, and holds whole registers, 1 to 125.
         let bytes = pdu.len() - 2;
-        let well_formed = pdu[1] as usize == bytes && bytes % 2 == 0 && (2..=250).contains(&bytes);
+        let well_formed = pdu[1] as usize == bytes && bytes.is_multiple_of(2) && (2..=250).contains(&bytes);
         let given = bytes / 2;
         let checked = Expectation::new(&request).check(&pdu);
         match checked {
