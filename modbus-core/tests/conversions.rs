@@ -114,3 +114,15 @@ fn diagnostics_carry_at_most_125_words() {
     assert!(Diagnostic::new(DiagnosticCode::RETURN_QUERY_DATA, Words::from_slice(&words[..125])).is_ok());
     assert!(Diagnostic::new(DiagnosticCode::RETURN_QUERY_DATA, Words::from_slice(&words)).is_err());
 }
+
+/// A coil answer holds up to 2000 coils (250 bytes); one more does not fit.
+#[test]
+fn coil_answers_hold_up_to_2000_coils() {
+    use outpost_modbus_core::{Bits, EncodeError};
+    let values = [true; 2001];
+    let mut buf = [0u8; 253];
+    let fits = Response::ReadCoils(Bits::from_bools(&values[..2000]));
+    assert_eq!(fits.encode(&mut buf), Ok(252));
+    let over = Response::ReadCoils(Bits::from_bools(&values));
+    assert!(matches!(over.encode(&mut buf), Err(EncodeError::PduTooLarge { .. })));
+}
