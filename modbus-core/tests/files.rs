@@ -108,3 +108,112 @@ fn an_answers_groups_hold_a_type_and_whole_records() {
     // No group at all.
     assert!(Response::decode(&[0x14, 0x00]).is_err());
 }
+
+/// A Write File Record request from its groups: type 6, file, record,
+/// length and values each.
+fn write_request(groups: &[(u16, u16, &[u16])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (file, record, values) in groups {
+        body.push(6);
+        body.extend(file.to_be_bytes());
+        body.extend(record.to_be_bytes());
+        body.extend((values.len() as u16).to_be_bytes());
+        body.extend(values.iter().flat_map(|v| v.to_be_bytes()));
+    }
+    let mut pdu = vec![0x15, body.len() as u8];
+    pdu.extend(body);
+    pdu
+}
+
+#[test]
+fn a_write_requests_groups_are_whole_and_counted() {
+    let pdu = write_request(&[(4, 7, &[0x06AF, 0x04BE]), (5, 9, &[0x0100])]);
+    let Ok(Request::WriteFileRecord(writes)) = Request::decode(&pdu) else {
+        panic!("refused")
+    };
+    assert_eq!((writes.len(), writes.is_empty()), (2, false));
+    let values: Vec<(u16, u16, Vec<u16>)> = writes
+        .iter()
+        .map(|g| (g.file, g.record, g.values.iter().collect()))
+        .collect();
+    assert_eq!(values, [(4, 7, vec![0x06AF, 0x04BE]), (5, 9, vec![0x0100])]);
+    let other = write_request(&[(4, 7, &[0x06AF, 0x04BE]), (5, 9, &[0x0101])]);
+    let Ok(Request::WriteFileRecord(different)) = Request::decode(&other) else {
+        panic!("refused")
+    };
+    assert_ne!(writes, different);
+
+    // The first group is 11 bytes: a second header cut after 3 bytes needs
+    // 11 + 7; a second group cut in its values needs 11 + 9.
+    let mut cut_header = write_request(&[(4, 7, &[0x06AF, 0x04BE])]);
+    cut_header.extend([6, 0, 5]);
+    cut_header[1] = 14;
+    assert_eq!(
+        Request::decode(&cut_header),
+        Err(DecodeError::ByteCount {
+            function: 0x15,
+            byte_count: 14,
+            expected: 18
+        })
+    );
+    let mut cut_values = write_request(&[(4, 7, &[0x06AF, 0x04BE])]);
+    cut_values.extend([6, 0, 5, 0, 9, 0, 1, 0x01]);
+    cut_values[1] = 19;
+    assert_eq!(
+        Request::decode(&cut_values),
+        Err(DecodeError::ByteCount {
+            function: 0x15,
+            byte_count: 19,
+            expected: 20
+        })
+    );
+    assert!(Request::decode(&[0x15, 0x00]).is_err());
+}
+
+/// A write's answer echoes it: an echo differing in any value, record or
+/// file is not the answer.
+#[test]
+fn a_write_answer_must_echo_every_group() {
+    use outpost_modbus_core::{Expectation, ResponseError};
+    let groups: &[(u16, u16, &[u16])] = &[(4, 7, &[0x06AF, 0x04BE]), (5, 9, &[0x0100])];
+    let pdu = write_request(groups);
+    let request = Request::decode(&pdu).unwrap();
+    let e = Expectation::new(&request);
+    assert!(e.check(&pdu).is_ok());
+    for changed in [
+        write_request(&[(4, 7, &[0x06AF, 0x04BF]), (5, 9, &[0x0100])]),
+        write_request(&[(4, 8, &[0x06AF, 0x04BE]), (5, 9, &[0x0100])]),
+        write_request(&[(4, 7, &[0x06AF, 0x04BE]), (6, 9, &[0x0100])]),
+        write_request(&[(4, 7, &[0x06AF, 0x04BE])]),
+    ] {
+        assert_eq!(
+            e.check(&changed),
+            Err(ResponseError::Echo { function: 0x15 }),
+            "{changed:02x?}"
+        );
+    }
+}
+
+#[test]
+fn file_read_answers_differ_by_their_values() {
+    let a = [1u16, 2];
+    let b = [1u16, 3];
+    let one = [Words::from_slice(&a)];
+    let two = [Words::from_slice(&b)];
+    assert_ne!(
+        FileReadResponse::new(&one).unwrap(),
+        FileReadResponse::new(&two).unwrap()
+    );
+}
+
+#[test]
+fn identification_answers_name_how_many_bytes_trail() {
+    for extra in [1usize, 2, 5] {
+        let mut pdu = vec![0x2B, 0x0E, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, b'V'];
+        pdu.extend(std::iter::repeat_n(0xEE, extra));
+        assert_eq!(
+            Response::decode(&pdu),
+            Err(DecodeError::TrailingBytes { function: 0x2B, extra })
+        );
+    }
+}

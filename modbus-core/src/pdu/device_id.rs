@@ -228,19 +228,11 @@ impl<'a> DeviceIdentification<'a> {
         w.u8(self.conformity)?;
         w.u8(if self.more_follows { 0xFF } else { 0x00 })?;
         w.u8(self.next_object_id)?;
-        let count = self.objects.len();
-        if count > 255 {
-            return Err(EncodeError::PduTooLarge {
-                len: self.encoded_len(),
-            });
-        }
-        w.u8(count as u8)?;
+        // The writer was made for the whole encoded length, which it checked
+        // against the PDU's 253 bytes: the count and every value length fit
+        // a byte.
+        w.u8(self.objects.len() as u8)?;
         for o in self.objects.iter() {
-            if o.value.len() > 255 {
-                return Err(EncodeError::PduTooLarge {
-                    len: self.encoded_len(),
-                });
-            }
             w.u8(o.id)?;
             w.u8(o.value.len() as u8)?;
             w.bytes(o.value)?;

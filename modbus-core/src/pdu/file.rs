@@ -244,8 +244,10 @@ impl<'a> FileReadResponse<'a> {
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let n = r.u8()? as usize;
         let body = r.take(n)?;
+        if body.is_empty() {
+            return Err(r.byte_count(n, 4));
+        }
         let mut rest = body;
-        let mut groups = 0;
         while let Some((&len, tail)) = rest.split_first() {
             let len = len as usize;
             // Reference type plus an even, non-zero number of data bytes.
@@ -259,10 +261,6 @@ impl<'a> FileReadResponse<'a> {
                 }));
             }
             rest = &tail[len..];
-            groups += 1;
-        }
-        if groups == 0 {
-            return Err(r.byte_count(n, 4));
         }
         Ok(FileReadResponse(FileReadResponseRepr::Wire(body)))
     }
@@ -385,8 +383,10 @@ impl<'a> FileWrites<'a> {
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let n = r.u8()? as usize;
         let body = r.take(n)?;
+        if body.is_empty() {
+            return Err(r.byte_count(0, WRITE_HEADER_LEN + 2));
+        }
         let mut rest = body;
-        let mut groups = 0;
         while !rest.is_empty() {
             let Some(head) = rest.get(..WRITE_HEADER_LEN) else {
                 return Err(r.byte_count(n, n - rest.len() + WRITE_HEADER_LEN));
@@ -412,10 +412,6 @@ impl<'a> FileWrites<'a> {
                 return Err(r.byte_count(n, n - rest.len() + group_len));
             }
             rest = &rest[group_len..];
-            groups += 1;
-        }
-        if groups == 0 {
-            return Err(r.byte_count(0, WRITE_HEADER_LEN + 2));
         }
         Ok(FileWrites(FileWritesRepr::Wire(body)))
     }
