@@ -53,8 +53,9 @@ fn overflows(pdu: &[u8]) -> bool {
 
 #[test]
 fn write_quantities_are_one_to_their_maximum() {
-    // (the request for a quantity, its maximum)
-    let cases: [(fn(u16, u16) -> Vec<u8>, u16); 3] = [(coils, 1968), (registers, 123), (read_write, 121)];
+    // The request for a start and quantity, and the quantity's maximum.
+    type Make = fn(u16, u16) -> Vec<u8>;
+    let cases: [(Make, u16); 3] = [(coils, 1968), (registers, 123), (read_write, 121)];
     for (make, max) in cases {
         assert!(Request::decode(&make(0, 1)).is_ok());
         assert!(Request::decode(&make(0, max)).is_ok(), "{max}");
