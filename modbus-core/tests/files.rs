@@ -105,8 +105,15 @@ fn an_answers_groups_hold_a_type_and_whole_records() {
             Response::decode(&bad)
         );
     }
-    // No group at all.
-    assert!(Response::decode(&[0x14, 0x00]).is_err());
+    // No group at all: a group takes at least 4 bytes.
+    assert_eq!(
+        Response::decode(&[0x14, 0x00]),
+        Err(DecodeError::ByteCount {
+            function: 0x14,
+            byte_count: 0,
+            expected: 4
+        })
+    );
 }
 
 /// A Write File Record request from its groups: type 6, file, record,
@@ -167,7 +174,15 @@ fn a_write_requests_groups_are_whole_and_counted() {
             expected: 20
         })
     );
-    assert!(Request::decode(&[0x15, 0x00]).is_err());
+    // No group at all: a group takes at least 9 bytes.
+    assert_eq!(
+        Request::decode(&[0x15, 0x00]),
+        Err(DecodeError::ByteCount {
+            function: 0x15,
+            byte_count: 0,
+            expected: 9
+        })
+    );
 }
 
 /// A write's answer echoes it: an echo differing in any value, record or
