@@ -477,10 +477,11 @@ impl<I: Copy + Ord, const N: usize> Transactions<I, N> {
     /// Match a received frame to its transaction and check it.
     pub fn handle_frame<'a>(&mut self, frame: MbapFrame<'a>) -> Matched<'a> {
         let id = frame.header.transaction_id;
-        let slot = self
+        let pending = self
             .find(id)
-            .filter(|&i| matches!(self.slots[i], Some(p) if p.unit == frame.header.unit));
-        let Some(slot) = slot else {
+            .filter(|&i| matches!(self.slots[i], Some(p) if p.unit == frame.header.unit))
+            .and_then(|i| self.slots[i].take());
+        let Some(pending) = pending else {
             let recent = self.recent.iter().position(|r| *r == Some((id, frame.header.unit)));
             return match recent {
                 Some(i) => {
@@ -494,10 +495,6 @@ impl<I: Copy + Ord, const N: usize> Transactions<I, N> {
                     Matched::Stray { transaction_id: id }
                 }
             };
-        };
-        let Some(pending) = self.slots[slot].take() else {
-            self.stats.stray += 1;
-            return Matched::Stray { transaction_id: id };
         };
         self.in_flight -= 1;
         let result = pending.expect.check(frame.pdu);

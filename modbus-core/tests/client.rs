@@ -379,3 +379,17 @@ fn the_tracker_remembers_the_last_32_given_up() {
         );
     }
 }
+
+/// A read answer with no values, or whose byte count disagrees with the
+/// values it carries, answers no read.
+#[test]
+fn an_empty_or_miscounted_register_answer_is_refused() {
+    for asked in [1, 2, 3, 10, 125] {
+        let e = Expectation::new(&read(0, asked));
+        assert!(e.check(&[0x03, 0x00]).is_err(), "empty answer to {asked}");
+        let n = 2 * asked as usize;
+        let mut miscounted = vec![0x03, (n + 2) as u8];
+        miscounted.extend(std::iter::repeat_n(0x42, n));
+        assert!(e.check(&miscounted).is_err(), "miscounted answer to {asked}");
+    }
+}

@@ -260,3 +260,18 @@ fn a_channel_opened_right_after_the_last_one_closed_keeps_the_session() {
     pair.run_for(Duration::from_secs(2));
     assert!(pair.hub.is_closed());
 }
+
+/// A channel reset with bytes still queued gives their buffer space back.
+#[test]
+fn a_reset_channel_gives_back_the_buffer_its_queued_bytes_held() {
+    let mut b = Builder::new();
+    b.hub_config.max_send_buffer(1000).unwrap();
+    let mut pair = b.connect();
+    let a = pair.open_from_hub(ChannelKind::Stream);
+    let c = pair.open_from_hub(ChannelKind::Stream);
+    assert_eq!(pair.hub.send(a, &[1; 1000]), Ok(1000));
+    assert_eq!(pair.hub.send(c, &[2; 10]), Err(crate::SendError::Blocked));
+    pair.hub.reset(a, ErrorCode::Cancel).unwrap();
+    pair.hub.check_invariants();
+    assert_eq!(pair.hub.send(c, &[2; 1000]), Ok(1000));
+}
