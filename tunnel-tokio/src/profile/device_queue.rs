@@ -226,6 +226,21 @@ mod tests {
     }
 
     #[test]
+    fn abandoning_a_waiting_request_keeps_the_started_ones_to_be_told() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        let mut q = DeviceQueue::new(2, 10);
+        let a = q.enqueue(now, later).unwrap();
+        let b = q.enqueue(now, later).unwrap();
+        let c = q.enqueue(now, later).unwrap();
+        // a and b started and are not yet told; c waits and gives up.
+        q.finish(now, c);
+        assert_eq!(q.poll_started(), Some(a));
+        assert_eq!(q.poll_started(), Some(b));
+        assert_eq!(q.poll_started(), None);
+    }
+
+    #[test]
     fn a_slot_freed_after_a_waiting_deadline_skips_the_expired() {
         let now = Instant::now();
         let mut q = DeviceQueue::new(1, 10);
