@@ -821,3 +821,15 @@ fn a_retried_read_waiting_for_a_channel_ends_as_unanswered() {
     assert_eq!(h.r.stats().retries, 1);
     let _ = again;
 }
+
+#[test]
+fn every_send_is_counted() {
+    let mut h = Harness::new(RequesterConfig::default());
+    for _ in 0..3 {
+        h.submit(&READ, "operator", T);
+    }
+    h.accept_opens();
+    assert_eq!(h.received.len(), 3);
+    assert_eq!(h.r.stats().sends, 3);
+    assert_eq!(h.r.stats().retries, 0);
+}
