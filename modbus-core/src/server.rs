@@ -649,12 +649,11 @@ impl Server {
         let mut more_follows = false;
         let mut next_object_id = 0;
         if code == ReadDeviceIdCode::Specific {
+            // An object too large for one answer fails to encode below,
+            // which answers 04 like any value that does not fit.
             let value = model
                 .device_object(object_id)
                 .ok_or(ExceptionCode::IllegalDataAddress)?;
-            if value.len() > 246 - 2 {
-                return Err(ExceptionCode::ServerDeviceFailure);
-            }
             objects[0] = DeviceObject { id: object_id, value };
             count = 1;
         } else {

@@ -232,3 +232,45 @@ fn identification_answers_name_how_many_bytes_trail() {
         );
     }
 }
+
+/// The answer a read asks for must fit one PDU: 251 bytes of groups.
+#[test]
+fn a_read_whose_answer_cannot_fit_is_refused() {
+    // One group of n records answers 2 + 2n bytes: 124 records fit, 125 not.
+    let fits = [FileRecordRef {
+        file: 1,
+        record: 0,
+        length: 124,
+    }];
+    assert!(FileReads::new(&fits).is_ok());
+    let over = [FileRecordRef {
+        file: 1,
+        record: 0,
+        length: 125,
+    }];
+    assert_eq!(
+        FileReads::new(&over).err(),
+        Some(outpost_modbus_core::RangeError::Length {
+            len: 252,
+            min: 4,
+            max: 251
+        })
+    );
+    // Several groups add up: 2 * (2 + 2 * 61) = 248 fits, 2 * (2 + 2 * 62) not.
+    let two = |length| {
+        [
+            FileRecordRef {
+                file: 1,
+                record: 0,
+                length,
+            },
+            FileRecordRef {
+                file: 2,
+                record: 0,
+                length,
+            },
+        ]
+    };
+    assert!(FileReads::new(&two(61)).is_ok());
+    assert!(FileReads::new(&two(62)).is_err());
+}

@@ -275,3 +275,50 @@ fn a_reset_channel_gives_back_the_buffer_its_queued_bytes_held() {
     pair.hub.check_invariants();
     assert_eq!(pair.hub.send(c, &[2; 1000]), Ok(1000));
 }
+
+/// An open names a target of up to 255 bytes, and the whole OPEN (6 bytes,
+/// target and metadata) must fit the peer's frame limit; each open counts.
+#[test]
+fn opens_respect_the_target_limit_and_the_peers_frame_limit() {
+    let mut pair = Pair::connected();
+    assert_eq!(pair.hub.stats().channels_opened, 0);
+    let target = [b't'; 256];
+    assert!(pair.hub.open_channel(ChannelKind::Stream, &target[..255], b"").is_ok());
+    assert_eq!(
+        pair.hub.open_channel(ChannelKind::Stream, &target, b""),
+        Err(crate::OpenError::TargetTooLong)
+    );
+    assert_eq!(pair.hub.stats().channels_opened, 1);
+
+    // An agent that takes frames of up to 1 KiB: an OPEN of exactly that
+    // size goes, one byte more does not.
+    let mut b = Builder::new();
+    b.agent_config.max_frame_size(1024).unwrap();
+    let mut pair = b.connect();
+    let metadata = vec![b'm'; 1024 - 6 - 3];
+    assert!(pair.hub.open_channel(ChannelKind::Message, b"plc", &metadata).is_ok());
+    let over = vec![b'm'; 1024 - 6 - 3 + 1];
+    assert_eq!(
+        pair.hub.open_channel(ChannelKind::Message, b"plc", &over),
+        Err(crate::OpenError::TooLarge { len: 1025, max: 1024 })
+    );
+    assert!(pair.hub.open_channel(ChannelKind::Message, b"plc", b"").is_ok());
+    assert_eq!(pair.hub.stats().channels_opened, 2);
+}
+
+/// Channel ids of one side go up by two, and the limit on channels open at
+/// once holds at exactly its value.
+#[test]
+fn channel_ids_go_up_by_two_up_to_the_channel_limit() {
+    let mut b = Builder::new();
+    b.hub_config.max_channels(3).unwrap();
+    let mut pair = b.connect();
+    let ids: Vec<u32> = (0..3)
+        .map(|_| pair.hub.open_channel(ChannelKind::Stream, b"plc", b"").unwrap().value())
+        .collect();
+    assert_eq!(ids, [2, 4, 6]);
+    assert_eq!(
+        pair.hub.open_channel(ChannelKind::Stream, b"plc", b""),
+        Err(crate::OpenError::TooManyChannels)
+    );
+}

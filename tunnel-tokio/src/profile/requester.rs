@@ -621,10 +621,10 @@ impl Requester {
             return;
         };
         let budget = pending.deadline.saturating_duration_since(now);
-        let request = match TunnelRequest::new(pending.unit, budget, &pending.pdu) {
-            Ok(r) if !budget.is_zero() => r,
-            // No time left, or a PDU the profile cannot carry.
-            _ => return self.finish(now, id, Err(Failure::Expired)),
+        // Less than a millisecond left (the profile's unit of budget), or a
+        // PDU the profile cannot carry: the request ends here.
+        let Ok(request) = TunnelRequest::new(pending.unit, budget, &pending.pdu) else {
+            return self.finish(now, id, Err(Failure::Expired));
         };
         let request = if pending.maybe_sent { request.retried() } else { request };
         let mut payload = Vec::with_capacity(request.encoded_len());
