@@ -154,7 +154,7 @@ where
     // connection, or after the linger below).
     let mut writer = AbortOnDrop(tokio::spawn(write_all(wr, writer_rx)));
     let mut out: Vec<u8> = Vec::new();
-    let mut input = vec![0u8; 16 * 1024];
+    let mut input = Input::default();
     let mut pending: Option<DriverEvent> = None;
     let mut queues = Queues::default();
     let mut app_gone = false;
@@ -201,12 +201,15 @@ where
                     break;
                 }
             },
-            read = rd.read(&mut input), if (pending.is_none() || app_gone) && !session.is_closed() => match read {
+            read = rd.read(input.buffer()), if (pending.is_none() || app_gone) && !session.is_closed() => match read {
                 Ok(0) => {
                     failure = Some(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection"));
                     break;
                 }
-                Ok(n) => session.handle_input(Instant::now(), &input[..n]),
+                Ok(n) => {
+                    session.handle_input(Instant::now(), &input.buffer()[..n]);
+                    input.read(n);
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -239,6 +242,38 @@ where
         (Some(e), _) => Ended::Session(e.clone()),
         (None, Some(e)) => Ended::Io(e),
         (None, None) => Ended::Io(io::Error::other("session ended without an error")),
+    }
+}
+
+/// The read buffer: small while the session idles (an idle session costs
+/// memory on a hub with thousands of them), large once reads fill it, and
+/// small again when the traffic stops.
+struct Input(Vec<u8>);
+
+impl Input {
+    /// What an idle session holds: a keepalive or a few requests.
+    const SMALL: usize = 1024;
+    /// What a busy one reads at once: a whole TLS record.
+    const LARGE: usize = 16 * 1024;
+
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    /// `n` bytes were read: grow if they filled the buffer, shrink if a
+    /// small buffer would have held them.
+    fn read(&mut self, n: usize) {
+        if n == self.0.len() && n < Self::LARGE {
+            self.0 = vec![0; Self::LARGE];
+        } else if n < Self::SMALL && self.0.len() > Self::SMALL {
+            self.0 = vec![0; Self::SMALL];
+        }
+    }
+}
+
+impl Default for Input {
+    fn default() -> Self {
+        Input(vec![0; Self::SMALL])
     }
 }
 
@@ -381,6 +416,25 @@ mod tests {
     use outpost_tunnel_proto::{AgentIdentity, ChannelBinding, Config, MemoryCredentials, Random, Secret, Start};
 
     use super::*;
+
+    #[test]
+    fn the_read_buffer_is_small_while_idle_and_large_while_busy() {
+        let mut input = Input::default();
+        assert_eq!(input.buffer().len(), Input::SMALL);
+        // A keepalive leaves it small.
+        input.read(40);
+        assert_eq!(input.buffer().len(), Input::SMALL);
+        // A read that fills it: more is waiting, read it in larger pieces.
+        input.read(Input::SMALL);
+        assert_eq!(input.buffer().len(), Input::LARGE);
+        // Busy reads keep it large, a full one included.
+        input.read(Input::SMALL);
+        input.read(Input::LARGE);
+        assert_eq!(input.buffer().len(), Input::LARGE);
+        // Quiet again: given back.
+        input.read(Input::SMALL - 1);
+        assert_eq!(input.buffer().len(), Input::SMALL);
+    }
 
     /// A hub and an agent driver over an in-memory pipe, established.
     struct Pair {
