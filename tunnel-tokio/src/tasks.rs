@@ -25,14 +25,31 @@ impl<T> Drop for AbortOnDrop<T> {
 /// future, which ends them all). A failed accept (out of file descriptors,
 /// a connection reset before it was taken) is logged and retried after a
 /// pause: it never ends the loop.
-pub(crate) async fn accept_loop<F>(listener: TcpListener, what: &'static str, mut admit: F)
+pub(crate) async fn accept_loop<F>(listener: TcpListener, what: &'static str, admit: F)
 where
     F: FnMut(TcpStream, SocketAddr, &mut JoinSet<()>),
 {
+    accept_loop_when(listener, what, || std::future::ready(()), admit).await;
+}
+
+/// [`accept_loop`] that accepts only when `room()` has resolved: until
+/// then, new connections wait in the listen backlog.
+pub(crate) async fn accept_loop_when<F, R, Fut>(listener: TcpListener, what: &'static str, mut room: R, mut admit: F)
+where
+    F: FnMut(TcpStream, SocketAddr, &mut JoinSet<()>),
+    R: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut tasks = JoinSet::new();
     loop {
+        // Dropped when a task ends first: waiting for room and accepting
+        // are both cancel-safe, and the next turn starts them again.
+        let next = async {
+            room().await;
+            listener.accept().await
+        };
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = next => match accepted {
                 Ok((stream, peer)) => admit(stream, peer, &mut tasks),
                 Err(e) => {
                     warn!(listener = what, error = %e, "accept failed; retrying");

@@ -217,3 +217,97 @@ async fn a_full_table_closes_the_oldest_unfinished_handshake() {
     );
     assert!(hub.stats().handshakes <= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_honest_agents_is_queued_not_cut_short() {
+    // 40 agents from 40 addresses start at once against a table of 4: the
+    // hub takes them four at a time and lets each finish; none is cut
+    // short to make room for the next, so each gets in on its first try.
+    let pki = Pki::new();
+    let mut secrets = outpost_tunnel_proto::MemoryCredentials::new();
+    let names: Vec<String> = (0..40).map(|n| format!("burst-{n}")).collect();
+    for name in &names {
+        secrets.insert(AgentId::new(name).unwrap(), Secret::new(SECRET).unwrap());
+    }
+    let hub = Hub::builder()
+        .tls(pki.hub_tls(&[]))
+        .credentials(Arc::new(secrets))
+        .max_handshakes(4)
+        // Generous, so a slow machine's handshakes are never old enough
+        // to be cut: what is checked is that young ones are not.
+        .handshake_grace(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    let mut agents: Vec<RunningAgent> = names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| {
+            Agent::builder()
+                .hub(hub.local_addr().to_string())
+                .tls(pki.agent_tls(name, 300 + n as u64))
+                .identity(AgentId::new(name).unwrap(), Secret::new(SECRET).unwrap())
+                .local_address(IpAddr::from([127, 0, 1, n as u8 + 1]))
+                .build()
+                .unwrap()
+                .spawn()
+        })
+        .collect();
+    for agent in &mut agents {
+        time_to_connect(&hub, agent, Duration::from_secs(30)).await;
+    }
+    let attempts: u64 = agents.iter().map(|a| a.stats().connects).sum();
+    assert_eq!(attempts, 40, "every agent got in on its first attempt");
+    assert_eq!(hub.stats().rejected, 0);
+    assert!(hub.stats().connections <= 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_dials_from_its_local_address() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let mut events = hub.events();
+    let local = IpAddr::from([127, 0, 0, 9]);
+    let _agent = Agent::builder()
+        .hub(hub.local_addr().to_string())
+        .tls(pki.agent_tls(AGENT, 7))
+        .identity(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap())
+        .local_address(local)
+        .build()
+        .unwrap()
+        .spawn();
+    let peer = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(HubEvent::Connected { peer, .. }) = events.recv().await {
+                return peer;
+            }
+        }
+    })
+    .await
+    .expect("the agent connected");
+    assert_eq!(peer.ip(), local);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_whose_local_address_cannot_reach_the_hub_keeps_trying() {
+    // An IPv6 local address and an IPv4-only hub: no address to dial; the
+    // agent says so and tries again, it does not dial from elsewhere.
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    let agent = Agent::builder()
+        .hub(hub.local_addr().to_string())
+        .tls(pki.agent_tls(AGENT, 7))
+        .identity(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap())
+        .local_address(IpAddr::from(std::net::Ipv6Addr::LOCALHOST))
+        .backoff(Duration::from_millis(10), Duration::from_millis(20))
+        .build()
+        .unwrap()
+        .spawn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while agent.stats().connects < 3 {
+        assert!(Instant::now() < deadline, "the agent stopped trying");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!agent.is_connected());
+    assert_eq!(hub.stats().connections, 0);
+}

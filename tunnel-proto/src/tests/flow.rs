@@ -150,6 +150,51 @@ fn window_update_overflow_is_refused() {
 }
 
 #[test]
+fn messages_larger_than_half_the_peers_session_window_are_refused_up_front() {
+    // Channel windows are large; the session's is the smaller bound.
+    let mut b = Builder::new();
+    b.agent_config.session_window(200).unwrap();
+    let mut pair = b.connect();
+    let ch = pair.open_from_hub(ChannelKind::Message);
+    assert_eq!(pair.hub.max_message_len(ch), Some(96));
+    assert_eq!(
+        pair.hub.send_message(ch, 1, &[0; 97]),
+        Err(SendError::TooLarge { len: 97, max: 96 })
+    );
+    assert_eq!(pair.hub.send_message(ch, 1, &[0; 96]), Ok(()));
+}
+
+#[test]
+fn a_message_that_takes_exactly_the_credit_left_is_sent() {
+    let mut b = Builder::new();
+    b.agent_config.channel_window(100).unwrap();
+    let mut pair = b.connect();
+    let ch = pair.open_from_hub(ChannelKind::Message);
+    // Each costs 50 of the 100 bytes of credit: both go, a third waits.
+    assert_eq!(pair.hub.send_message(ch, 1, &[0; 46]), Ok(()));
+    assert_eq!(pair.hub.send_message(ch, 2, &[0; 46]), Ok(()));
+    assert_eq!(pair.hub.send_message(ch, 3, &[0; 1]), Err(SendError::Blocked));
+}
+
+#[test]
+fn sending_nothing_on_a_stream_sends_nothing() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    pair.drive();
+    assert_eq!(pair.hub.send(ch, &[]), Ok(0));
+    let mut out = Vec::new();
+    assert_eq!(pair.hub.poll_transmit(pair.now, &mut out), 0, "no empty DATA frame");
+    assert!(out.is_empty());
+    // Nor does it block when there is no credit left.
+    let mut b = Builder::new();
+    b.agent_config.channel_window(10).unwrap();
+    let mut pair = b.connect();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    assert_eq!(pair.hub.send(ch, &[1; 20]), Ok(10));
+    assert_eq!(pair.hub.send(ch, &[]), Ok(0));
+}
+
+#[test]
 fn messages_larger_than_half_a_window_are_refused_up_front() {
     let mut b = Builder::new();
     b.agent_config.channel_window(100).unwrap();

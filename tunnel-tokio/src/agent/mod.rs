@@ -13,13 +13,14 @@ mod device;
 mod serve;
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_modbus_core::access::Policy;
 use outpost_tunnel_proto::{AgentId, AgentIdentity, Config, Random, Secret, Session, SessionError, Start};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -89,6 +90,7 @@ pub(crate) struct Inner {
     pub(crate) devices: HashMap<String, Arc<DeviceRuntime>>,
     backoff: (Duration, Duration),
     connect_timeout: Duration,
+    local_address: Option<IpAddr>,
     pub(crate) counters: Counters,
     connected: watch::Sender<bool>,
     /// Set by [`RunningAgent::stop`]: finish what is in service, then close.
@@ -109,6 +111,7 @@ pub struct AgentBuilder {
     devices: Vec<Device>,
     backoff: Option<(Duration, Duration)>,
     connect_timeout: Option<Duration>,
+    local_address: Option<IpAddr>,
 }
 
 impl AgentBuilder {
@@ -163,6 +166,14 @@ impl AgentBuilder {
         self
     }
 
+    /// The local address the agent's connections to the hub come from
+    /// (any, by default): on a host with several networks, the one toward
+    /// the hub. Only the hub's addresses of the same family are dialled.
+    pub fn local_address(mut self, address: IpAddr) -> Self {
+        self.local_address = Some(address);
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<Agent, AgentError> {
         let (id, secret) = self.identity.ok_or(AgentError::Missing("an identity"))?;
@@ -184,6 +195,7 @@ impl AgentBuilder {
                 .backoff
                 .unwrap_or((Duration::from_millis(500), Duration::from_secs(30))),
             connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
+            local_address: self.local_address,
         })
     }
 }
@@ -218,6 +230,7 @@ pub struct Agent {
     devices: Vec<Device>,
     backoff: (Duration, Duration),
     connect_timeout: Duration,
+    local_address: Option<IpAddr>,
 }
 
 impl Agent {
@@ -248,6 +261,7 @@ impl Agent {
                 .collect(),
             backoff: self.backoff,
             connect_timeout: self.connect_timeout,
+            local_address: self.local_address,
             counters: Counters::default(),
             connected,
             stopping: watch::channel(None).0,
@@ -473,9 +487,38 @@ enum SessionFailure {
     Ended(#[from] Ended),
 }
 
+/// A TCP connection to `hub`, from `local` when given.
+async fn dial(hub: &str, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect(hub).await;
+    };
+    let mut failure = None;
+    for address in tokio::net::lookup_host(hub).await? {
+        if address.is_ipv4() != local.is_ipv4() {
+            continue;
+        }
+        let socket = if local.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(local, 0))?;
+        match socket.connect(address).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => failure = Some(e),
+        }
+    }
+    Err(failure.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            "the hub has no address of the local address's family",
+        )
+    }))
+}
+
 /// One connection to the hub, from dial to end.
 async fn session(inner: &Arc<Inner>) -> Result<(), SessionFailure> {
-    let tcp = tokio::time::timeout(inner.connect_timeout, TcpStream::connect(&inner.hub))
+    let tcp = tokio::time::timeout(inner.connect_timeout, dial(&inner.hub, inner.local_address))
         .await
         .map_err(|_| SessionFailure::Connect(std::io::ErrorKind::TimedOut.into()))?
         .map_err(SessionFailure::Connect)?;

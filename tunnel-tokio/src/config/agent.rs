@@ -54,6 +54,9 @@ pub struct AgentConfig {
     pub backoff: Backoff,
     /// How long one connection attempt may take, in ms (10 000).
     pub connect_timeout_ms: Option<u64>,
+    /// The local address connections to the hub come from (any, when
+    /// absent): on a host with several networks, the one toward the hub.
+    pub local_address: Option<std::net::IpAddr>,
     /// The tunnel session's settings.
     #[serde(default)]
     pub session: SessionSettings,
@@ -184,6 +187,9 @@ impl AgentConfig {
         }
         if let Some(ms) = self.connect_timeout_ms {
             builder = builder.connect_timeout(Duration::from_millis(ms));
+        }
+        if let Some(address) = self.local_address {
+            builder = builder.local_address(address);
         }
         let mut names = HashSet::new();
         for (i, d) in self.device.iter().enumerate() {

@@ -103,6 +103,9 @@ pub struct HubLimits {
     pub max_handshakes: Option<usize>,
     /// Handshakes in progress from one address (8).
     pub max_handshakes_per_source: Option<usize>,
+    /// How long a handshake runs before a newcomer may end it to make
+    /// room, in ms (250).
+    pub handshake_grace_ms: Option<u64>,
     /// Failed attempts per window before slowing (10).
     pub failures: Option<u32>,
     /// The failure window, in seconds (60).
@@ -293,6 +296,9 @@ impl HubConfig {
                 }
                 if let Some(n) = l.max_handshakes_per_source {
                     builder = builder.max_handshakes_per_source(n);
+                }
+                if let Some(ms) = l.handshake_grace_ms {
+                    builder = builder.handshake_grace(Duration::from_millis(ms));
                 }
                 if l.failures.is_some() || l.failure_window_s.is_some() {
                     builder = builder.failure_limit(

@@ -3,9 +3,15 @@
 //!
 //! The rules protect agents as much as the hub:
 //! - at most `max_handshakes` handshakes in progress; when full, the oldest
-//!   unfinished one makes room (stalled connections cannot hold the door);
+//!   unfinished one makes room once it has had its `grace` (stalled
+//!   connections cannot hold the door, and a burst of honest agents does
+//!   not cut its own handshakes short); until then the hub accepts nothing
+//!   ([`Gate::room`]) and new connections wait in the listen backlog, where
+//!   they cost the hub nothing;
 //! - at most `per_source` in progress from one address; past it, the
-//!   source's own oldest makes room (one address cannot fill the table);
+//!   source's own oldest makes room once it has had its grace, and before
+//!   that the new connection is closed before TLS (one address cannot fill
+//!   the table);
 //! - failures before TLS names a certified identity count against the
 //!   source address; an address over the limit is slowed to one handshake
 //!   at a time, never locked out (an agent behind the same NAT still gets
@@ -90,6 +96,8 @@ pub(crate) struct GateConfig {
     pub(crate) per_source: usize,
     pub(crate) failure_limit: u32,
     pub(crate) window: Duration,
+    /// How long a handshake runs before a newcomer may end it to make room.
+    pub(crate) grace: Duration,
 }
 
 /// Names a handshake in progress.
@@ -109,8 +117,8 @@ pub(crate) enum Admit {
 #[derive(Debug)]
 pub(crate) struct Gate {
     config: GateConfig,
-    /// Handshakes in progress, oldest first.
-    in_progress: BTreeMap<Ticket, IpAddr>,
+    /// Handshakes in progress, oldest first, with their source and start.
+    in_progress: BTreeMap<Ticket, (IpAddr, Instant)>,
     by_source: HashMap<IpAddr, usize>,
     addresses: FailureWindow<IpAddr>,
     identities: FailureWindow<AgentId>,
@@ -134,6 +142,17 @@ impl Gate {
         self.in_progress.len()
     }
 
+    /// When the table has room for one more handshake: `None` if now,
+    /// else the moment its oldest handshake's grace ends (or sooner, when
+    /// one finishes). The hub accepts no connection before then.
+    pub(crate) fn room(&self, now: Instant) -> Option<Instant> {
+        if self.in_progress.len() < self.config.max_handshakes.max(1) {
+            return None;
+        }
+        let ends = self.oldest(None)?.1 + self.config.grace;
+        (ends > now).then_some(ends)
+    }
+
     /// Decides on a connection from `source`.
     pub(crate) fn admit(&mut self, now: Instant, source: IpAddr) -> Admit {
         let from_source = self.by_source.get(&source).copied().unwrap_or(0);
@@ -144,13 +163,15 @@ impl Gate {
                 return Admit::Refuse("too many failed attempts from this address; one handshake at a time");
             }
         } else if from_source >= self.config.per_source.max(1) {
-            if let Some(oldest) = self.oldest(Some(source)) {
-                evict.push(oldest);
+            match self.oldest(Some(source)) {
+                Some((oldest, started)) if self.had_grace(started, now) => evict.push(oldest),
+                _ => return Admit::Refuse("too many handshakes from this address at once"),
             }
         }
         if evict.is_empty() && self.in_progress.len() >= self.config.max_handshakes.max(1) {
-            if let Some(oldest) = self.oldest(None) {
-                evict.push(oldest);
+            match self.oldest(None) {
+                Some((oldest, started)) if self.had_grace(started, now) => evict.push(oldest),
+                _ => return Admit::Refuse("handshake table full"),
             }
         }
         for ticket in &evict {
@@ -158,17 +179,22 @@ impl Gate {
         }
         let ticket = Ticket(self.next);
         self.next += 1;
-        self.in_progress.insert(ticket, source);
+        self.in_progress.insert(ticket, (source, now));
         *self.by_source.entry(source).or_insert(0) += 1;
         Admit::Go { ticket, evict }
     }
 
-    /// The oldest handshake in progress (from `source`, if given).
-    fn oldest(&self, source: Option<IpAddr>) -> Option<Ticket> {
+    fn had_grace(&self, started: Instant, now: Instant) -> bool {
+        now.saturating_duration_since(started) >= self.config.grace
+    }
+
+    /// The oldest handshake in progress (from `source`, if given), with
+    /// its start.
+    fn oldest(&self, source: Option<IpAddr>) -> Option<(Ticket, Instant)> {
         self.in_progress
             .iter()
-            .find(|(_, ip)| source.is_none_or(|s| **ip == s))
-            .map(|(t, _)| *t)
+            .find(|(_, (ip, _))| source.is_none_or(|s| *ip == s))
+            .map(|(t, (_, started))| (*t, *started))
     }
 
     /// TLS named `identity`: may it go on to the tunnel handshake?
@@ -182,7 +208,7 @@ impl Gate {
     /// A handshake ended (authenticated, failed or evicted); unknown
     /// tickets are ignored.
     pub(crate) fn finish(&mut self, ticket: Ticket) {
-        if let Some(source) = self.in_progress.remove(&ticket) {
+        if let Some((source, _)) = self.in_progress.remove(&ticket) {
             if let Some(n) = self.by_source.get_mut(&source) {
                 *n -= 1;
                 if *n == 0 {
@@ -223,8 +249,11 @@ mod tests {
             per_source: 2,
             failure_limit: 3,
             window: Duration::from_secs(60),
+            grace: GRACE,
         })
     }
+
+    const GRACE: Duration = Duration::from_millis(250);
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::from([127, 0, 0, n])
@@ -238,26 +267,60 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_makes_room_by_ending_the_oldest() {
+    fn a_full_table_makes_room_by_ending_the_oldest_once_its_grace_is_over() {
         let mut g = gate();
         let now = Instant::now();
+        assert_eq!(g.room(now), None);
         let first = go(g.admit(now, ip(1))).0;
+        let later = now + Duration::from_millis(10);
         for n in 2..=4 {
-            assert!(go(g.admit(now, ip(n))).1.is_empty());
+            assert!(go(g.admit(later, ip(n))).1.is_empty());
         }
-        let (_, evicted) = go(g.admit(now, ip(5)));
+        // Full of young handshakes: no room until the oldest's grace ends,
+        // and a connection that comes anyway is refused, not let in by
+        // cutting a young handshake short.
+        assert_eq!(g.room(later), Some(now + GRACE));
+        assert_eq!(g.room(now + GRACE - Duration::from_millis(1)), Some(now + GRACE));
+        assert_eq!(g.admit(later, ip(5)), Admit::Refuse("handshake table full"));
+        assert_eq!(g.in_progress(), 4);
+        // Its grace over, the oldest makes room.
+        assert_eq!(g.room(now + GRACE), None);
+        let (_, evicted) = go(g.admit(now + GRACE, ip(5)));
         assert_eq!(evicted, [first]);
+        assert_eq!(g.in_progress(), 4);
+        // The next oldest started later: its grace ends later.
+        assert_eq!(g.room(now + GRACE), Some(later + GRACE));
+    }
+
+    #[test]
+    fn a_finished_handshake_makes_room_at_once() {
+        let mut g = gate();
+        let now = Instant::now();
+        let tickets: Vec<Ticket> = (1..=4).map(|n| go(g.admit(now, ip(n))).0).collect();
+        assert!(g.room(now).is_some());
+        g.finish(tickets[2]);
+        assert_eq!(g.room(now), None);
+        assert!(go(g.admit(now, ip(9))).1.is_empty(), "no one was cut short");
+        // Unknown and finished tickets change nothing.
+        g.finish(tickets[2]);
+        g.finish(Ticket(999));
         assert_eq!(g.in_progress(), 4);
     }
 
     #[test]
-    fn one_source_makes_room_from_its_own_handshakes() {
+    fn one_source_makes_room_from_its_own_handshakes_once_their_grace_is_over() {
         let mut g = gate();
         let now = Instant::now();
         let other = go(g.admit(now, ip(9))).0;
         let a = go(g.admit(now, ip(1))).0;
         let _b = go(g.admit(now, ip(1))).0;
-        let (_, evicted) = go(g.admit(now, ip(1)));
+        // A burst from one address does not cut its own handshakes short.
+        assert_eq!(
+            g.admit(now + GRACE - Duration::from_millis(1), ip(1)),
+            Admit::Refuse("too many handshakes from this address at once")
+        );
+        assert_eq!(g.room(now), None, "other addresses still get in");
+        let (_, evicted) = go(g.admit(now + GRACE, ip(1)));
         assert_eq!(evicted, [a], "its own oldest, not another source's");
         assert!(!evicted.contains(&other));
     }

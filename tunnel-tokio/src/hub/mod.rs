@@ -41,7 +41,7 @@ use crate::counted::{Counted, Traffic};
 use crate::driver::{closer, drive, DriverEvent, Ended};
 use crate::modbus::ClientError;
 use crate::profile::RequesterConfig;
-use crate::tasks::{accept_loop, AbortOnDrop};
+use crate::tasks::{accept_loop_when, AbortOnDrop};
 use crate::tls::{agent_id_from_certificate, channel_binding, provider, HubTls};
 use limits::{Admit, Gate, GateConfig, Ticket};
 use line::Line;
@@ -140,6 +140,8 @@ pub(crate) struct HubInner {
     handshake_timeout: Duration,
     tls_timeout: Duration,
     gate: Mutex<GateState>,
+    /// Told whenever a handshake ends: the table may have room.
+    room: tokio::sync::Notify,
     pub(crate) trail: crate::audit::Trail,
     pub(crate) meters: crate::metrics::HubMeters,
     requester: RequesterConfig,
@@ -210,6 +212,8 @@ impl Drop for Pass {
         let mut state = self.inner.gate();
         state.gate.finish(self.ticket);
         state.handshakes.remove(&self.ticket);
+        drop(state);
+        self.inner.room.notify_one();
     }
 }
 
@@ -224,6 +228,7 @@ pub struct HubBuilder {
     tls_timeout: Duration,
     max_handshakes: usize,
     per_source: usize,
+    handshake_grace: Duration,
     failure_limit: (u32, Duration),
     requester: RequesterConfig,
 }
@@ -267,17 +272,31 @@ impl HubBuilder {
         self
     }
 
-    /// Handshakes in progress at once (64); a connection past it closes the
-    /// oldest unfinished handshake to make room.
+    /// Handshakes in progress at once (64). When the table is full, the
+    /// oldest unfinished handshake makes room for the next connection once
+    /// it has run for [`HubBuilder::handshake_grace`]; until then the hub
+    /// accepts nothing and new connections wait in the listen backlog.
     pub fn max_handshakes(mut self, n: usize) -> Self {
         self.max_handshakes = n.max(1);
         self
     }
 
     /// Handshakes in progress at once from one source address (8); past
-    /// it, the source's own oldest unfinished handshake makes room.
+    /// it, the source's own oldest unfinished handshake makes room once it
+    /// has had its grace, and before that the new connection is closed
+    /// before TLS (its agent tries again after its backoff).
     pub fn max_handshakes_per_source(mut self, n: usize) -> Self {
         self.per_source = n.max(1);
+        self
+    }
+
+    /// How long a handshake runs before a newcomer may end it to make room
+    /// (250 ms): long enough for an honest agent's TLS and tunnel
+    /// handshakes when many arrive at once (a hub restart), short enough
+    /// that stalled connections hold a place only that long. Raise it for
+    /// agents on slow links.
+    pub fn handshake_grace(mut self, grace: Duration) -> Self {
+        self.handshake_grace = grace;
         self
     }
 
@@ -309,7 +328,7 @@ impl HubBuilder {
     pub async fn start(self) -> Result<Hub, HubError> {
         let tls = self.tls.ok_or(HubError::Missing("TLS settings"))?;
         let credentials = self.credentials.ok_or(HubError::Missing("a credential store"))?;
-        let listener = TcpListener::bind(self.listen).await.map_err(HubError::Bind)?;
+        let listener = listen(self.listen).map_err(HubError::Bind)?;
         let local = listener.local_addr().map_err(HubError::Bind)?;
         let (changed, _) = watch::channel(0);
         let (events, _) = broadcast::channel(256);
@@ -325,9 +344,11 @@ impl HubBuilder {
                     per_source: self.per_source,
                     failure_limit: self.failure_limit.0,
                     window: self.failure_limit.1,
+                    grace: self.handshake_grace,
                 }),
                 handshakes: HashMap::new(),
             }),
+            room: tokio::sync::Notify::new(),
             trail: crate::audit::Trail::default(),
             meters: crate::metrics::HubMeters::new(),
             requester: self.requester,
@@ -391,6 +412,7 @@ impl Hub {
             tls_timeout: Duration::from_secs(3),
             max_handshakes: 64,
             per_source: 8,
+            handshake_grace: Duration::from_millis(250),
             failure_limit: (10, Duration::from_secs(60)),
             requester: RequesterConfig::default(),
         }
@@ -524,9 +546,47 @@ impl Drop for Hub {
     }
 }
 
+/// How many connections wait in the kernel for the hub to accept them (the
+/// system may cap it lower, `net.core.somaxconn`): agents that arrive
+/// together after a hub restart wait there while the handshake table is
+/// full, at no cost to the hub.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// The listening socket for agents.
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // A restarted hub binds its port again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Returns once the handshake table has room (see [`Gate::room`]).
+async fn room(inner: &HubInner) {
+    loop {
+        // Registered before the table is read: a handshake that ends in
+        // between still wakes this wait.
+        let ended = inner.room.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        let Some(until) = inner.gate().gate.room(Instant::now()) else {
+            return;
+        };
+        tokio::select! {
+            () = ended => {}
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
+        }
+    }
+}
+
 /// Accepts connections until the hub is dropped; owns every connection task.
 async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
-    accept_loop(listener, "hub", |tcp, peer, tasks| {
+    let pace: &HubInner = &inner;
+    accept_loop_when(listener, "hub", move || room(pace), |tcp, peer, tasks| {
         inner.counters.connections.fetch_add(1, Relaxed);
         let mut state = inner.gate();
         match state.gate.admit(Instant::now(), peer.ip()) {

@@ -83,6 +83,9 @@ impl Handshakes {
             per_source: limits.per_source,
             failure_limit: limits.failures.0,
             window: limits.failures.1,
+            // A full table makes room at once: Modbus clients do not
+            // arrive by the thousand after a restart, as agents do.
+            grace: Duration::ZERO,
         });
         Handshakes {
             state: Arc::new(Mutex::new(State {

@@ -4,7 +4,7 @@
 //! second.
 
 use std::io::BufRead;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +12,14 @@ use outpost_tunnel_tokio::agent::Agent;
 
 use crate::pki::{self, AgentSigner, Error};
 
-pub(crate) fn run(dir: &Path, hub: SocketAddr, count: usize) -> Result<(), Error> {
+/// The address agent `n` dials from: one of `sources` loopback addresses,
+/// as agents at `sources` sites would.
+fn source(n: usize, sources: usize) -> IpAddr {
+    let k = n % sources.max(1);
+    IpAddr::from([127, 1, (k / 250) as u8, (k % 250) as u8 + 1])
+}
+
+pub(crate) fn run(dir: &Path, hub: SocketAddr, count: usize, sources: usize) -> Result<(), Error> {
     let signer = AgentSigner::load(dir)?;
     let mut agents = Vec::with_capacity(count);
     for n in 0..count {
@@ -21,6 +28,7 @@ pub(crate) fn run(dir: &Path, hub: SocketAddr, count: usize) -> Result<(), Error
                 .hub(hub.to_string())
                 .tls(signer.agent_tls(n)?)
                 .identity(pki::agent_id(n), pki::secret(n))
+                .local_address(source(n, sources))
                 .build()?,
         );
     }

@@ -9,10 +9,16 @@
 //! cargo run --release -p outpost-benches --bin scale -- --agents 10000 --idle-secs 20
 //! ```
 //!
+//! The hub is killed once every session has been up for longer than the
+//! agents' backoff cap (30 s), as after any long-running session.
+//!
 //! Options: `--agents N` (100), `--idle-secs S` (10, how long idle CPU is
 //! sampled), `--limit-secs S` (120, the longest any phase may take before
 //! the run fails), `--no-restart`, `--max-handshakes M` and
-//! `--per-source K` (the hub's handshake limits; its defaults otherwise). Linux only (it reads `/proc`); the open
+//! `--per-source K` (the hub's handshake limits; its defaults otherwise),
+//! `--sources K` (the agents dial from K loopback addresses, 127.1.x.y;
+//! one each by default, as agents at their own sites do; `--sources 1` is
+//! every agent behind one NAT). Linux only (it reads `/proc`); the open
 //! file limit must allow N sockets in each process.
 
 #![forbid(unsafe_code)]
@@ -30,6 +36,10 @@ use std::time::{Duration, Instant};
 use child::Process;
 use pki::Error;
 
+/// How old every session is when the hub is killed: past the agents'
+/// default backoff cap.
+const SESSION_AGE: Duration = Duration::from_secs(31);
+
 struct Options {
     agents: usize,
     idle: Duration,
@@ -38,6 +48,8 @@ struct Options {
     /// The hub's handshake limits (its defaults when not given).
     max_handshakes: Option<usize>,
     per_source: Option<usize>,
+    /// How many addresses the agents dial from (one each by default).
+    sources: Option<usize>,
 }
 
 fn main() -> Result<(), Error> {
@@ -50,7 +62,12 @@ fn main() -> Result<(), Error> {
             args[4].parse().ok(),
             args[5].parse().ok(),
         ),
-        Some("agents") => agents::run(&PathBuf::from(&args[1]), args[2].parse()?, args[3].parse()?),
+        Some("agents") => agents::run(
+            &PathBuf::from(&args[1]),
+            args[2].parse()?,
+            args[3].parse()?,
+            args[4].parse()?,
+        ),
         _ => coordinate(options(&args)?),
     }
 }
@@ -63,6 +80,7 @@ fn options(args: &[String]) -> Result<Options, Error> {
         restart: true,
         max_handshakes: None,
         per_source: None,
+        sources: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -74,6 +92,7 @@ fn options(args: &[String]) -> Result<Options, Error> {
             "--no-restart" => options.restart = false,
             "--max-handshakes" => options.max_handshakes = Some(value()?.parse()?),
             "--per-source" => options.per_source = Some(value()?.parse()?),
+            "--sources" => options.sources = Some(value()?.parse()?),
             // Passed by `cargo bench` to every bench target.
             "--bench" => {}
             other => return Err(format!("unknown option {other}").into()),
@@ -125,6 +144,7 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<String, Error> {
         dir.display().to_string(),
         address.to_string(),
         n.to_string(),
+        options.sources.unwrap_or(n).to_string(),
     ])?;
     let made = agents.wait_until(options.limit * 4, "the agents' certificates", |p| {
         p.get("ready").is_some()
@@ -140,6 +160,7 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<String, Error> {
     // make room for others.
     let retries = agents.number("attempts").saturating_sub(n as u64);
     eprintln!("scale: {n} agents connected in {connected:.2?}");
+    let all_up = Instant::now();
     // Let the sessions settle (their first keepalives, freed handshakes).
     std::thread::sleep(Duration::from_secs(2));
     let hub_after = proc::rss_kib(hub.pid()).ok_or("hub memory")?;
@@ -170,6 +191,12 @@ fn run(options: &Options, dir: &std::path::Path) -> Result<String, Error> {
         kib(agents_after.saturating_sub(agents_before), n),
     );
     if options.restart {
+        // Sessions that stayed up longer than the agents' backoff cap (30 s)
+        // start the backoff over, as after any long-running session.
+        let up = all_up.elapsed();
+        if up < SESSION_AGE {
+            std::thread::sleep(SESSION_AGE - up);
+        }
         let before = agents.number("attempts");
         hub.kill();
         let killed = Instant::now();
