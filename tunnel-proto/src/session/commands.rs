@@ -239,23 +239,19 @@ impl Session {
     /// Copies bytes from a stream channel into `buf`. `Ok(0)` (with a
     /// non-empty `buf`) once the peer has finished and everything was read.
     pub fn read(&mut self, channel: ChannelId, buf: &mut [u8]) -> Result<usize, ReadError> {
-        let mut n = 0;
-        while n < buf.len() {
-            // Data first; the end of input is reported by the next call.
-            if n > 0 && self.channels.get(&channel).is_none_or(|c| c.incoming.is_empty()) {
-                break;
-            }
-            match self.read_chunk(channel, buf.len() - n) {
-                Ok(Some(chunk)) => {
-                    buf[n..n + chunk.len()].copy_from_slice(&chunk);
-                    n += chunk.len();
-                }
-                Ok(None) => break,
-                Err(ReadError::Blocked) if n > 0 => break,
-                Err(e) => return Err(e),
-            }
+        if buf.is_empty() {
+            return Ok(0);
         }
-        Ok(n)
+        // A channel's bytes wait in one contiguous buffer: one chunk takes
+        // all there is, up to `buf`. Data comes first; the end of input is
+        // reported by the next call.
+        match self.read_chunk(channel, buf.len())? {
+            Some(chunk) => {
+                buf[..chunk.len()].copy_from_slice(&chunk);
+                Ok(chunk.len())
+            }
+            None => Ok(0),
+        }
     }
 
     /// The next message from a message channel. `Ok(None)` once the peer

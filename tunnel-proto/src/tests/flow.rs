@@ -176,6 +176,95 @@ fn a_message_that_takes_exactly_the_credit_left_is_sent() {
     assert_eq!(pair.hub.send_message(ch, 3, &[0; 1]), Err(SendError::Blocked));
 }
 
+/// Reads every message waiting on `ch` at the agent.
+fn drain_messages(pair: &mut Pair, ch: ChannelId) -> usize {
+    let mut n = 0;
+    while let Ok(Some(_)) = pair.agent.recv_message(ch) {
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_channel_with_exactly_the_credit_it_needs_waits_on_the_session_and_is_woken_by_it() {
+    // Windows of 100 both ways: messages of cost 50 at most.
+    let mut b = Builder::new();
+    b.agent_config.session_window(100).unwrap();
+    b.agent_config.channel_window(100).unwrap();
+    let mut pair = b.connect();
+    let a = pair.open_from_hub(ChannelKind::Message);
+    let other = pair.open_from_hub(ChannelKind::Message);
+    assert_eq!(pair.hub.send_message(a, 1, &[0; 46]), Ok(()));
+    assert_eq!(pair.hub.send_message(other, 2, &[0; 46]), Ok(()));
+    // `a` has the 50 it needs; the session has none.
+    assert_eq!(pair.hub.send_message(a, 3, &[0; 46]), Err(SendError::Blocked));
+    pair.drive();
+    // Only the other channel's message is read: the session gets credit
+    // back, `a` gets none of its own.
+    assert_eq!(drain_messages(&mut pair, other), 1);
+    pair.drive();
+    assert!(pair.hub_event(|e| *e == Event::Writable { channel: a }).is_some());
+    assert_eq!(pair.hub.send_message(a, 3, &[0; 46]), Ok(()));
+}
+
+#[test]
+fn a_channel_blocked_on_its_own_credit_then_on_the_session_is_woken_by_the_session() {
+    let mut b = Builder::new();
+    b.agent_config.session_window(200).unwrap();
+    b.agent_config.channel_window(100).unwrap();
+    let mut pair = b.connect();
+    let a = pair.open_from_hub(ChannelKind::Message);
+    let other = pair.open_from_hub(ChannelKind::Message);
+    let third = pair.open_from_hub(ChannelKind::Message);
+    // `a` spends 80 of its 100, then a message of 50 waits on its own credit.
+    assert_eq!(pair.hub.send_message(a, 1, &[0; 46]), Ok(()));
+    assert_eq!(pair.hub.send_message(a, 2, &[0; 26]), Ok(()));
+    assert_eq!(pair.hub.send_message(a, 3, &[0; 46]), Err(SendError::Blocked));
+    // The others take the session down to 10.
+    assert_eq!(pair.hub.send_message(other, 4, &[0; 46]), Ok(()));
+    assert_eq!(pair.hub.send_message(other, 5, &[0; 46]), Ok(()));
+    assert_eq!(pair.hub.send_message(third, 6, &[0; 6]), Ok(()));
+    // A smaller message fits `a`'s own 20 but not the session's 10: now
+    // it waits on the session.
+    assert_eq!(pair.hub.send_message(a, 7, &[0; 11]), Err(SendError::Blocked));
+    pair.drive();
+    assert_eq!(drain_messages(&mut pair, other), 2);
+    pair.drive();
+    assert!(pair.hub_event(|e| *e == Event::Writable { channel: a }).is_some());
+    assert_eq!(pair.hub.send_message(a, 7, &[0; 11]), Ok(()));
+}
+
+#[test]
+fn a_read_returns_the_data_first_and_the_end_on_the_next_call() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    // This side has finished already: the peer's end retires the channel.
+    pair.agent.finish(ch).unwrap();
+    assert_eq!(pair.hub.send(ch, b"last words"), Ok(10));
+    pair.hub.finish(ch).unwrap();
+    pair.drive();
+    let mut empty = [0u8; 0];
+    assert_eq!(pair.agent.read(ch, &mut empty), Ok(0), "an empty buffer reads nothing");
+    let mut buf = [0u8; 64];
+    assert_eq!(pair.agent.read(ch, &mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"last words");
+    assert_eq!(pair.agent.read(ch, &mut buf), Ok(0), "then the end");
+    assert_eq!(
+        pair.agent.read(ch, &mut buf),
+        Err(ReadError::UnknownChannel(ch)),
+        "then the channel is gone"
+    );
+}
+
+#[test]
+fn an_empty_read_of_a_channel_with_nothing_waiting_is_not_blocked() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    let mut buf = [0u8; 8];
+    assert_eq!(pair.agent.read(ch, &mut buf), Err(ReadError::Blocked));
+    assert_eq!(pair.agent.read(ch, &mut []), Ok(0));
+}
+
 #[test]
 fn sending_nothing_on_a_stream_sends_nothing() {
     let mut pair = Pair::connected();
