@@ -322,3 +322,47 @@ fn channel_ids_go_up_by_two_up_to_the_channel_limit() {
         Err(crate::OpenError::TooManyChannels)
     );
 }
+
+#[test]
+fn a_channel_is_open_only_once_accepted_and_until_it_is_reset() {
+    let mut pair = Pair::connected();
+    let open = pair.open_from_hub(ChannelKind::Stream);
+    assert!(pair.hub.is_open(open) && pair.agent.is_open(open));
+    let opening = pair.hub.open_channel(ChannelKind::Stream, b"plc-1", b"").unwrap();
+    pair.drive();
+    assert!(!pair.hub.is_open(opening), "opening: not accepted yet");
+    assert!(!pair.agent.is_open(opening), "pending: not accepted yet");
+    assert!(!pair.hub.is_open(ChannelId::new(998).unwrap()), "unknown");
+    pair.hub.reset(open, ErrorCode::Cancel).unwrap();
+    assert!(!pair.hub.is_open(open), "reset");
+}
+
+#[test]
+fn a_channel_is_finished_once_and_not_before_it_is_accepted() {
+    let mut pair = Pair::connected();
+    let open = pair.open_from_hub(ChannelKind::Stream);
+    let pending = pair.hub.open_channel(ChannelKind::Stream, b"plc-1", b"").unwrap();
+    pair.drive();
+    assert_eq!(
+        pair.agent.finish(pending),
+        Err(crate::ChannelError::UnknownChannel(pending)),
+        "the application has not accepted it"
+    );
+    assert_eq!(pair.hub.finish(open), Ok(()));
+    assert_eq!(
+        pair.hub.finish(open),
+        Err(crate::ChannelError::UnknownChannel(open)),
+        "a second FIN is refused"
+    );
+}
+
+#[test]
+fn resets_this_side_makes_are_counted() {
+    let mut pair = Pair::connected();
+    assert_eq!(pair.hub.stats().channels_reset, 0);
+    for n in 1..=2 {
+        let ch = pair.open_from_hub(ChannelKind::Stream);
+        pair.hub.reset(ch, ErrorCode::Cancel).unwrap();
+        assert_eq!(pair.hub.stats().channels_reset, n);
+    }
+}
