@@ -266,6 +266,26 @@ fn an_empty_read_of_a_channel_with_nothing_waiting_is_not_blocked() {
 }
 
 #[test]
+fn resetting_a_channel_gives_back_the_session_credit_of_what_it_never_sent() {
+    let mut b = Builder::new();
+    b.agent_config.session_window(100).unwrap();
+    let mut pair = b.connect();
+    let a = pair.open_from_hub(ChannelKind::Stream);
+    let other = pair.open_from_hub(ChannelKind::Stream);
+    // Queued, not transmitted: the peer never counts these bytes.
+    assert_eq!(pair.hub.send(a, &[1; 100]), Ok(100));
+    assert_eq!(pair.hub.send(other, &[2; 10]), Err(SendError::Blocked));
+    pair.hub.reset(a, ErrorCode::Cancel).unwrap();
+    assert_eq!(
+        pair.hub.send(other, &[2; 100]),
+        Ok(100),
+        "the whole session window again"
+    );
+    pair.drive();
+    assert_eq!(drain_reads(&mut pair.agent, other), 100);
+}
+
+#[test]
 fn sending_nothing_on_a_stream_sends_nothing() {
     let mut pair = Pair::connected();
     let ch = pair.open_from_hub(ChannelKind::Stream);
