@@ -41,7 +41,7 @@ const MAX_STALLED: usize = 1024;
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Open a message channel; the result comes as [`DriverEvent::Opened`].
-    Open { token: u64, target: Bytes, metadata: Bytes },
+    Open { token: u64, target: Box<Target> },
     /// Accept a channel the peer opened.
     Accept(ChannelId),
     /// Refuse a channel the peer opened.
@@ -60,6 +60,17 @@ pub(crate) enum Command {
     GoAway(Duration),
 }
 
+/// What a channel is opened to: boxed in commands and events, so the rare
+/// open does not size every slot of their queues (which a hub keeps for
+/// every idle agent).
+#[derive(Debug)]
+pub(crate) struct Target {
+    /// The device, by name.
+    pub(crate) name: Bytes,
+    /// The channel's metadata (the binding's role and options).
+    pub(crate) metadata: Bytes,
+}
+
 /// What happened in the session.
 #[derive(Debug)]
 pub(crate) enum DriverEvent {
@@ -74,8 +85,7 @@ pub(crate) enum DriverEvent {
     ChannelRequested {
         channel: ChannelId,
         kind: ChannelKind,
-        target: Bytes,
-        metadata: Bytes,
+        target: Box<Target>,
     },
     /// The peer accepted a channel this side opened.
     ChannelAccepted(ChannelId),
@@ -316,8 +326,7 @@ fn next_event(session: &mut Session, queues: &mut Queues) -> Option<DriverEvent>
                 return Some(DriverEvent::ChannelRequested {
                     channel,
                     kind,
-                    target,
-                    metadata,
+                    target: Box::new(Target { name: target, metadata }),
                 })
             }
             Event::ChannelAccepted { channel } => return Some(DriverEvent::ChannelAccepted(channel)),
@@ -372,12 +381,8 @@ fn flush_stalled(session: &mut Session, stalled: &mut VecDeque<(ChannelId, u32, 
 /// Applies a command; a send without credit waits in `queues.stalled`.
 fn apply(session: &mut Session, command: Command, queues: &mut Queues) {
     match command {
-        Command::Open {
-            token,
-            target,
-            metadata,
-        } => {
-            let result = session.open_channel(ChannelKind::Message, &target, &metadata);
+        Command::Open { token, target } => {
+            let result = session.open_channel(ChannelKind::Message, &target.name, &target.metadata);
             queues.produced.push_back(DriverEvent::Opened { token, result });
         }
         Command::Accept(channel) => {
@@ -506,8 +511,10 @@ mod tests {
     async fn open(p: &mut Pair) -> ChannelId {
         let open = Command::Open {
             token: 1,
-            target: Bytes::from_static(b"plc"),
-            metadata: Bytes::new(),
+            target: Box::new(Target {
+                name: Bytes::from_static(b"plc"),
+                metadata: Bytes::new(),
+            }),
         };
         p.hub_commands.send(open).await.unwrap();
         let Some(DriverEvent::Opened {

@@ -78,9 +78,9 @@ pub(super) async fn serve(
                         let _ = inner.connected.send(true);
                         info!(target: "outpost::audit", event = "session.established", %agent, hub = %inner.hub, "session established with the hub");
                     }
-                    DriverEvent::ChannelRequested { channel, kind, target, metadata } => {
-                        let name = String::from_utf8_lossy(&target);
-                        match admission.open(channel, kind, &target, &metadata, |n| inner.devices.get(n).cloned()) {
+                    DriverEvent::ChannelRequested { channel, kind, target } => {
+                        let name = String::from_utf8_lossy(&target.name);
+                        match admission.open(channel, kind, &target.name, &target.metadata, |n| inner.devices.get(n).cloned()) {
                             Ok(grant) => {
                                 debug!(%channel, device = %grant.device.name, role = %grant.metadata.role, "channel accepted");
                                 outbox.push_back(Command::Accept(channel));

@@ -14,7 +14,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info, warn};
 
-use crate::driver::{Closer, Command, DriverEvent};
+use crate::driver::{Closer, Command, DriverEvent, Target};
 use crate::profile::{Action, Failure, OpenToken, RequestId, Requester, RequesterConfig, Submit};
 
 /// How much longer than a request's deadline a caller waits for the
@@ -340,8 +340,7 @@ fn command(action: Action) -> Command {
             metadata,
         } => Command::Open {
             token: token.0,
-            target,
-            metadata,
+            target: Box::new(Target { name: target, metadata }),
         },
         Action::Send {
             channel,
