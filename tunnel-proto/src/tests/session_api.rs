@@ -366,3 +366,66 @@ fn resets_this_side_makes_are_counted() {
         assert_eq!(pair.hub.stats().channels_reset, n);
     }
 }
+
+#[test]
+fn bytes_and_frames_received_are_counted_on_both_paths() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Message);
+    pair.drive();
+    let before = pair.agent.stats();
+    for i in 0..3 {
+        pair.hub.send_message(ch, i, b"reading").unwrap();
+    }
+    let mut out = Vec::new();
+    while pair.hub.poll_transmit(pair.now, &mut out) > 0 {}
+    let sent = frames(&out).len();
+    assert!(sent >= 3);
+    // Whole frames straight from the caller's bytes, then one frame split
+    // in two (the decoder's path).
+    pair.agent.handle_input(pair.now, &out);
+    pair.hub.send_message(ch, 9, b"split").unwrap();
+    let mut split = Vec::new();
+    while pair.hub.poll_transmit(pair.now, &mut split) > 0 {}
+    let split_frames = frames(&split).len();
+    pair.agent.handle_input(pair.now, &split[..3]);
+    pair.agent.handle_input(pair.now, &split[3..]);
+    let after = pair.agent.stats();
+    assert_eq!(
+        after.frames_received - before.frames_received,
+        (sent + split_frames) as u64
+    );
+    assert_eq!(
+        after.bytes_received - before.bytes_received,
+        (out.len() + split.len()) as u64
+    );
+}
+
+#[test]
+fn a_closed_session_takes_no_more_input() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Message);
+    pair.drive();
+    pair.hub.send_message(ch, 1, b"late").unwrap();
+    let mut out = Vec::new();
+    while pair.hub.poll_transmit(pair.now, &mut out) > 0 {}
+    pair.agent.close(ErrorCode::NoError, b"");
+    while pair.agent.poll_event().is_some() {}
+    let before = pair.agent.stats();
+    pair.agent.handle_input(pair.now, &out);
+    assert_eq!(pair.agent.stats().bytes_received, before.bytes_received);
+    assert_eq!(pair.agent.stats().frames_received, before.frames_received);
+    assert_eq!(pair.agent.poll_event(), None);
+}
+
+#[test]
+fn empty_input_is_no_sign_of_life() {
+    let mut b = Builder::new();
+    b.agent_config.peer_timeout(Duration::from_secs(10));
+    let mut pair = b.connect();
+    let start = pair.now;
+    let deadline = pair.agent.poll_timeout().expect("a timer runs");
+    // Nothing arrives, but the caller reports an empty read: the peer's
+    // deadline does not move.
+    pair.agent.handle_input(start + Duration::from_secs(1), &[]);
+    assert_eq!(pair.agent.poll_timeout(), Some(deadline));
+}
