@@ -429,3 +429,57 @@ fn empty_input_is_no_sign_of_life() {
     pair.agent.handle_input(start + Duration::from_secs(1), &[]);
     assert_eq!(pair.agent.poll_timeout(), Some(deadline));
 }
+
+#[test]
+fn resets_and_opens_by_the_peer_are_counted() {
+    let mut pair = Pair::connected();
+    for n in 1..=2u64 {
+        let ch = pair.open_from_hub(ChannelKind::Stream);
+        assert_eq!(pair.agent.stats().channels_requested, n);
+        pair.hub.reset(ch, ErrorCode::Cancel).unwrap();
+        pair.drive();
+        assert_eq!(pair.agent.stats().channels_reset, n);
+    }
+}
+
+#[test]
+fn the_channel_limit_refuses_the_open_past_it() {
+    let mut b = Builder::new();
+    b.agent_config.max_channels(2).unwrap();
+    b.agent_config.max_pending_opens(100).unwrap();
+    let mut pair = b.connect();
+    let opened: Vec<ChannelId> = (0..3)
+        .map(|_| pair.hub.open_channel(ChannelKind::Message, b"t", b"").unwrap())
+        .collect();
+    pair.drive();
+    let refused: Vec<ChannelId> = std::iter::from_fn(|| pair.hub_event(|e| matches!(e, Event::ChannelRefused { .. })))
+        .map(|e| match e {
+            Event::ChannelRefused { channel, code } => {
+                assert_eq!(code, ErrorCode::LimitExceeded);
+                channel
+            }
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(refused, [opened[2]], "two channels fit, the third does not");
+}
+
+#[test]
+fn a_frame_for_the_channel_this_side_would_open_next_is_a_violation() {
+    // Channel ids are deterministic: learn the hub's first one elsewhere.
+    let first = Pair::connected()
+        .hub
+        .open_channel(ChannelKind::Stream, b"plc-1", b"")
+        .unwrap();
+    let mut pair = Pair::connected();
+    let reset = Frame::Reset {
+        channel: first,
+        code: ErrorCode::Cancel,
+    }
+    .to_vec();
+    pair.hub.handle_input(pair.now, &reset);
+    assert_eq!(
+        pair.hub.error(),
+        Some(&SessionError::Violation(Violation::NotOpened(first)))
+    );
+}
