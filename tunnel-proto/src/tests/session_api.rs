@@ -390,6 +390,8 @@ fn bytes_and_frames_received_are_counted_on_both_paths() {
     pair.agent.handle_input(pair.now, &split[..3]);
     pair.agent.handle_input(pair.now, &split[3..]);
     let after = pair.agent.stats();
+    // Payload with each message's correlation: 3 x (4 + 7) + (4 + 5).
+    assert_eq!(after.data_received - before.data_received, 42);
     assert_eq!(
         after.frames_received - before.frames_received,
         (sent + split_frames) as u64
