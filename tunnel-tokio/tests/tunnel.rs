@@ -298,6 +298,8 @@ async fn agent_ids_from_certificates_compare_as_dns_names() {
     tokio::time::timeout(Duration::from_secs(10), agent.connected())
         .await
         .expect("the agent got in");
+    // The hub registers the session a moment after the agent sees it up.
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
     assert_eq!(hub.agents(), [AgentId::new(AGENT).unwrap()]);
     drop(agent);
     // An agent that says its id in another case than the certificate's
