@@ -238,3 +238,65 @@ fn open_sends_at_most_max_target_len() {
     assert_eq!(back.target.len(), Open::MAX_TARGET_LEN);
     assert_eq!(&back.metadata[..], b"m");
 }
+
+#[test]
+fn a_second_fin_resets_the_channel() {
+    let mut pair = Pair::connected();
+    let ch = pair.open_from_hub(ChannelKind::Stream);
+    let fin = Frame::Fin { channel: ch }.to_vec();
+    pair.agent.handle_input(pair.now, &fin);
+    assert!(pair.agent.is_open(ch), "one FIN ends the peer's direction only");
+    assert_eq!(pair.agent.stats().channels_reset, 0);
+    pair.agent.handle_input(pair.now, &fin);
+    assert_eq!(
+        std::iter::from_fn(|| pair.agent.poll_event()).find(|e| matches!(e, Event::ChannelReset { .. })),
+        Some(Event::ChannelReset {
+            channel: ch,
+            code: ErrorCode::ProtocolError,
+            by_peer: false,
+        })
+    );
+    assert_eq!(
+        pair.agent.stats().channels_reset,
+        1,
+        "resets for the peer's faults are counted"
+    );
+    assert!(pair.agent.is_established(), "the session lives on");
+}
+
+#[test]
+fn a_fin_before_the_channel_is_accepted_resets_it() {
+    let mut pair = Pair::connected();
+    let ch = pair.hub.open_channel(ChannelKind::Stream, b"plc-1", b"").unwrap();
+    pair.drive();
+    let fin = Frame::Fin { channel: ch }.to_vec();
+    pair.agent.handle_input(pair.now, &fin);
+    let reset = std::iter::from_fn(|| pair.agent.poll_event()).find(|e| matches!(e, Event::ChannelReset { .. }));
+    assert!(matches!(reset, Some(Event::ChannelReset { channel, .. }) if channel == ch));
+}
+
+#[test]
+fn a_peer_that_never_reads_the_resets_it_causes_is_cut_off() {
+    // Each pair of frames opens a channel and breaks its rules at once
+    // (data before the channel is accepted): each costs a RESET.
+    let mut pair = Pair::connected();
+    let mut flood = Vec::new();
+    for i in 0..40_000u32 {
+        let channel = ChannelId::new(2 + 2 * i).unwrap();
+        Frame::Open(crate::frame::Open {
+            channel,
+            kind: ChannelKind::Stream,
+            window: 10,
+            target: Default::default(),
+            metadata: Default::default(),
+        })
+        .encode(&mut flood);
+        Frame::Data {
+            channel,
+            data: vec![0].into(),
+        }
+        .encode(&mut flood);
+    }
+    pair.agent.handle_input(pair.now, &flood);
+    assert_eq!(pair.agent.error(), Some(&SessionError::Violation(Violation::Backlog)));
+}
