@@ -351,6 +351,7 @@ async fn revoking_an_agent_in_the_credentials_closes_its_live_session() {
     tokio::time::timeout(Duration::from_secs(10), agent.connected())
         .await
         .unwrap();
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
     // Nothing changed: a reload closes nothing.
     assert!(hub.reload(None).is_empty());
     assert_eq!(hub.agents().len(), 1);
@@ -390,6 +391,7 @@ async fn a_reloaded_crl_closes_the_session_of_the_certificate_it_revokes() {
     tokio::time::timeout(Duration::from_secs(10), agent.connected())
         .await
         .unwrap();
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
     assert!(hub.reload(Some(pki.hub_tls(&[99]))).is_empty(), "another serial");
     let wait = next_rejection(&events);
     assert_eq!(hub.reload(Some(pki.hub_tls(&[7]))), [AgentId::new(AGENT).unwrap()]);
