@@ -31,7 +31,8 @@ impl Session {
             }
         }
         let mut freed = false;
-        while out.len() - start < TRANSMIT_BATCH {
+        let batch_end = start + TRANSMIT_BATCH;
+        while out.len() < batch_end {
             let Some(id) = self.send_queue.pop_front() else { break };
             let max_frame = self.peer_max_frame as usize;
             let Some(ch) = self.channels.get_mut(&id) else { continue };

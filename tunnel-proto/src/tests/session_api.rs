@@ -9,7 +9,9 @@ use bytes::Bytes;
 use super::util::{Builder, Pair};
 use crate::frame::{Challenge, NONCE_LEN};
 use crate::frame::{Frame, FrameDecoder};
-use crate::{ChannelId, ChannelKind, ErrorCode, Event, SessionError, SessionId, Violation, PROTOCOL_VERSION};
+use crate::{
+    ChannelId, ChannelKind, ErrorCode, Event, SendError, SessionError, SessionId, Violation, PROTOCOL_VERSION,
+};
 
 /// Every frame in `bytes`.
 fn frames(bytes: &[u8]) -> Vec<Frame> {
@@ -373,6 +375,7 @@ fn bytes_and_frames_received_are_counted_on_both_paths() {
     let ch = pair.open_from_hub(ChannelKind::Message);
     pair.drive();
     let before = pair.agent.stats();
+    let hub_before = pair.hub.stats();
     for i in 0..3 {
         pair.hub.send_message(ch, i, b"reading").unwrap();
     }
@@ -390,6 +393,11 @@ fn bytes_and_frames_received_are_counted_on_both_paths() {
     pair.agent.handle_input(pair.now, &split[..3]);
     pair.agent.handle_input(pair.now, &split[3..]);
     let after = pair.agent.stats();
+    assert_eq!(pair.hub.stats().data_sent - hub_before.data_sent, 42);
+    assert_eq!(
+        pair.hub.stats().bytes_sent - hub_before.bytes_sent,
+        (out.len() + split.len()) as u64
+    );
     // Payload with each message's correlation: 3 x (4 + 7) + (4 + 5).
     assert_eq!(after.data_received - before.data_received, 42);
     assert_eq!(
@@ -483,5 +491,27 @@ fn a_frame_for_the_channel_this_side_would_open_next_is_a_violation() {
     assert_eq!(
         pair.hub.error(),
         Some(&SessionError::Violation(Violation::NotOpened(first)))
+    );
+}
+
+#[test]
+fn sending_only_control_frames_wakes_no_blocked_channel() {
+    let mut b = Builder::new();
+    b.agent_config.session_window(100).unwrap();
+    let mut pair = b.connect();
+    let a = pair.open_from_hub(ChannelKind::Stream);
+    let other = pair.open_from_hub(ChannelKind::Stream);
+    assert_eq!(pair.hub.send(a, &[1; 100]), Ok(100));
+    let mut out = Vec::new();
+    while pair.hub.poll_transmit(pair.now, &mut out) > 0 {}
+    assert_eq!(pair.hub.send(other, &[2; 10]), Err(SendError::Blocked));
+    // A PING goes out; no room was freed.
+    pair.hub.ping(pair.now);
+    let mut ping = Vec::new();
+    while pair.hub.poll_transmit(pair.now, &mut ping) > 0 {}
+    assert!(!ping.is_empty());
+    assert!(
+        !std::iter::from_fn(|| pair.hub.poll_event()).any(|e| e == Event::Writable { channel: other }),
+        "woken with no room"
     );
 }
