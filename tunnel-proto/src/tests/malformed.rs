@@ -164,14 +164,7 @@ fn a_peer_that_never_reads_refusals_is_cut_off() {
     let mut pair = b.connect();
     let mut flood = Vec::new();
     for i in 0..40_000u32 {
-        Frame::Open(crate::frame::Open {
-            channel: ChannelId::new(2 + 2 * i).unwrap(),
-            kind: ChannelKind::Stream,
-            window: 10,
-            target: Default::default(),
-            metadata: Default::default(),
-        })
-        .encode(&mut flood);
+        hub_open(i, &mut flood);
     }
     pair.agent.handle_input(pair.now, &flood);
     assert_eq!(pair.agent.error(), Some(&SessionError::Violation(Violation::Backlog)));
@@ -282,15 +275,7 @@ fn a_peer_that_never_reads_the_resets_it_causes_is_cut_off() {
     let mut pair = Pair::connected();
     let mut flood = Vec::new();
     for i in 0..40_000u32 {
-        let channel = ChannelId::new(2 + 2 * i).unwrap();
-        Frame::Open(crate::frame::Open {
-            channel,
-            kind: ChannelKind::Stream,
-            window: 10,
-            target: Default::default(),
-            metadata: Default::default(),
-        })
-        .encode(&mut flood);
+        let channel = hub_open(i, &mut flood);
         Frame::Data {
             channel,
             data: vec![0].into(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::util::{Builder, Pair};
+use super::util::{hub_open, Builder, Pair};
 use crate::frame::{Challenge, NONCE_LEN};
 use crate::frame::{Frame, FrameDecoder};
 use crate::{
@@ -103,14 +103,7 @@ fn a_burst_of_refusals_is_answered_not_cut_off() {
     let mut pair = b.connect();
     let mut burst = Vec::new();
     for i in 0..2_000u32 {
-        Frame::Open(crate::frame::Open {
-            channel: ChannelId::new(2 + 2 * i).unwrap(),
-            kind: ChannelKind::Stream,
-            window: 10,
-            target: Default::default(),
-            metadata: Default::default(),
-        })
-        .encode(&mut burst);
+        hub_open(i, &mut burst);
     }
     pair.agent.handle_input(pair.now, &burst);
     assert!(pair.agent.is_established(), "{:?}", pair.agent.error());

@@ -66,6 +66,21 @@ pub(crate) struct Pair {
     pub(crate) record: bool,
 }
 
+/// The OPEN a hub sends for its `n`th channel (ids 2, 4, 6, ...), as a
+/// flood of them would carry it.
+pub(crate) fn hub_open(n: u32, out: &mut Vec<u8>) -> ChannelId {
+    let channel = ChannelId::new(2 + 2 * n).unwrap();
+    crate::frame::Frame::Open(crate::frame::Open {
+        channel,
+        kind: ChannelKind::Stream,
+        window: 10,
+        target: Default::default(),
+        metadata: Default::default(),
+    })
+    .encode(out);
+    channel
+}
+
 pub(crate) fn agent_id() -> AgentId {
     AgentId::new(AGENT).unwrap()
 }
