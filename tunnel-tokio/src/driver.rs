@@ -3,7 +3,8 @@
 //! bounded channels.
 //!
 //! The task never blocks on one side while another waits on it: it waits
-//! for room for its next event, for the writer, for input, for a command,
+//! for room for its next event, for the stream to take its output, for
+//! input, for a command,
 //! for a close and for the session's timer all at once. While the
 //! application is slow to take events, the task stops reading (the
 //! session's windows then hold the peer back). A message that waits for
@@ -15,23 +16,23 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use outpost_tunnel_proto::{
     AgentId, ChannelId, ChannelKind, ErrorCode, Event, Message, OpenError, SendError, Session, SessionError,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, trace};
 
-use crate::tasks::AbortOnDrop;
 
-/// Output handed to the writer at once, at most (a little more if one frame is larger).
+/// Output taken from the session before it is written, at most (a little
+/// more if one frame is larger).
 const BATCH: usize = 64 * 1024;
-/// Buffers the writer may hold before the driver waits for it.
-const WRITER_QUEUE: usize = 8;
 /// How long a closing session waits for its last bytes to be written.
 const LINGER: Duration = Duration::from_secs(2);
 /// Messages that may wait for send credit before commands stop being taken.
@@ -148,9 +149,27 @@ struct Queues {
 }
 
 /// Runs `session` over `io` until it closes or the connection fails.
-pub(crate) async fn drive<S>(
+///
+/// The stream and the session are boxed here, outside the future: an async
+/// function keeps its arguments for its whole life, and values moved out
+/// of them would still size every idle session's task (a TLS stream is
+/// some 1.2 KiB, a session 1 KiB).
+pub(crate) fn drive<S>(
     io: S,
-    mut session: Session,
+    session: Session,
+    commands: mpsc::Receiver<Command>,
+    close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
+    events: mpsc::Sender<DriverEvent>,
+) -> impl std::future::Future<Output = Ended> + Send
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    drive_boxed(Box::pin(io), Box::new(session), commands, close, events)
+}
+
+async fn drive_boxed<S>(
+    mut io: Pin<Box<S>>,
+    mut session: Box<Session>,
     mut commands: mpsc::Receiver<Command>,
     mut close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
     events: mpsc::Sender<DriverEvent>,
@@ -158,12 +177,7 @@ pub(crate) async fn drive<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut rd, wr) = tokio::io::split(io);
-    let (writer_tx, writer_rx) = mpsc::channel::<Vec<u8>>(WRITER_QUEUE);
-    // The writer ends with this future, however it ends (aborted with its
-    // connection, or after the linger below).
-    let mut writer = AbortOnDrop(tokio::spawn(write_all(wr, writer_rx)));
-    let mut out: Vec<u8> = Vec::new();
+    let mut output = Output::default();
     let mut input = Input::default();
     let mut pending: Option<DriverEvent> = None;
     let mut queues = Queues::default();
@@ -174,22 +188,15 @@ where
         if pending.is_none() {
             pending = next_event(&mut session, &mut queues);
         }
-        if out.len() < BATCH {
-            while session.poll_transmit(Instant::now(), &mut out) > 0 && out.len() < BATCH {}
-        }
+        output.transmit(&mut session);
         if session.is_closed() && (pending.is_none() || app_gone) {
-            // The last bytes (the CLOSE) go to the writer if it has room; a
-            // peer that stopped reading does not hold the end back.
-            while session.poll_transmit(Instant::now(), &mut out) > 0 {}
-            if !out.is_empty() {
-                let _ = writer_tx.try_send(std::mem::take(&mut out));
-            }
             break;
         }
         let timer = session
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let read = (pending.is_none() || app_gone) && !session.is_closed();
         tokio::select! {
             permit = events.reserve(), if pending.is_some() && !app_gone => match permit {
                 Ok(permit) => {
@@ -204,23 +211,13 @@ where
                     session.close(ErrorCode::Cancel, b"application ended");
                 }
             },
-            permit = writer_tx.reserve(), if !out.is_empty() => match permit {
-                Ok(permit) => permit.send(std::mem::take(&mut out)),
-                Err(_) => {
-                    failure = Some(io::Error::new(io::ErrorKind::BrokenPipe, "writer ended"));
-                    break;
-                }
-            },
-            read = rd.read(input.buffer()), if (pending.is_none() || app_gone) && !session.is_closed() => match read {
-                Ok(0) => {
-                    failure = Some(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection"));
-                    break;
-                }
-                Ok(n) => {
+            done = Transfer { io: io.as_mut(), output: &mut output, input: read.then_some(&mut input) } => match done {
+                Transferred::Wrote => {}
+                Transferred::Read(n) => {
                     session.handle_input(Instant::now(), &input.buffer()[..n]);
                     input.read(n);
                 }
-                Err(e) => {
+                Transferred::Failed(e) => {
                     failure = Some(e);
                     break;
                 }
@@ -243,15 +240,139 @@ where
             () = tokio::time::sleep_until(timer) => session.handle_timeout(Instant::now()),
         }
     }
-    drop(writer_tx);
-    // The last bytes (a CLOSE) get a moment; a peer that does not read
-    // them does not keep the writer alive.
-    let _ = tokio::time::timeout(LINGER, &mut writer.0).await;
-    drop(writer);
+    if failure.is_none() {
+        // The last bytes (a CLOSE) get a moment; a peer that does not read
+        // them does not hold the end back.
+        let _ = tokio::time::timeout(LINGER, async {
+            loop {
+                output.transmit(&mut session);
+                if output.is_done() {
+                    break;
+                }
+                let transfer = Transfer {
+                    io: io.as_mut(),
+                    output: &mut output,
+                    input: None,
+                };
+                if let Transferred::Failed(e) = transfer.await {
+                    debug!(error = %e, "tunnel write failed");
+                    return;
+                }
+            }
+            let _ = io.shutdown().await;
+        })
+        .await;
+    }
     match (session.error(), failure) {
         (Some(e), _) => Ended::Session(e.clone()),
         (None, Some(e)) => Ended::Io(e),
         (None, None) => Ended::Io(io::Error::other("session ended without an error")),
+    }
+}
+
+/// What the session has to send, and how much of it went out.
+#[derive(Default)]
+struct Output {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already written.
+    written: usize,
+    /// Written since the last flush: a TLS stream may accept bytes and
+    /// keep their records back (when the socket was not writable at that
+    /// moment) until it is flushed, and nothing else would ever send them.
+    unflushed: bool,
+}
+
+impl Output {
+    /// What an idle session keeps between writes: a keepalive, a few
+    /// requests. A larger buffer is given back once it is written out.
+    const KEEP: usize = 4 * 1024;
+
+    /// Takes what the session has to send, up to [`BATCH`] waiting.
+    fn transmit(&mut self, session: &mut Session) {
+        while self.buf.len() < BATCH && session.poll_transmit(Instant::now(), &mut self.buf) > 0 {}
+    }
+
+    /// Everything taken was written and flushed.
+    fn is_done(&self) -> bool {
+        self.written == self.buf.len() && !self.unflushed
+    }
+
+    /// `n` more bytes were written.
+    fn wrote(&mut self, n: usize) {
+        self.written += n;
+        self.unflushed = true;
+        if self.written == self.buf.len() {
+            if self.buf.capacity() > Self::KEEP {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+            self.written = 0;
+        }
+    }
+}
+
+/// One turn of the connection's I/O: writes (and flushes) what waits to
+/// be written, and reads when `input` is given; whichever is ready first.
+/// One stream, read and written from the same task: no split halves, no
+/// writer task, no queue between them.
+struct Transfer<'a, S: ?Sized> {
+    io: Pin<&'a mut S>,
+    output: &'a mut Output,
+    input: Option<&'a mut Input>,
+}
+
+/// What one [`Transfer`] did.
+enum Transferred {
+    /// Bytes were written, or flushed.
+    Wrote,
+    /// `n` bytes were read into the input buffer.
+    Read(usize),
+    /// The connection failed (a peer's close included).
+    Failed(io::Error),
+}
+
+impl<S: AsyncRead + AsyncWrite + ?Sized> std::future::Future for Transfer<'_, S> {
+    type Output = Transferred;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Transferred> {
+        let this = self.get_mut();
+        let output = &mut *this.output;
+        if output.written < output.buf.len() {
+            match this.io.as_mut().poll_write(cx, &output.buf[output.written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Transferred::Failed(io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    output.wrote(n);
+                    return Poll::Ready(Transferred::Wrote);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Transferred::Failed(e)),
+                Poll::Pending => {}
+            }
+        } else if output.unflushed {
+            match this.io.as_mut().poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    output.unflushed = false;
+                    return Poll::Ready(Transferred::Wrote);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Transferred::Failed(e)),
+                Poll::Pending => {}
+            }
+        }
+        if let Some(input) = this.input.as_deref_mut() {
+            let mut buf = ReadBuf::new(input.buffer());
+            match this.io.as_mut().poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                    let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection");
+                    return Poll::Ready(Transferred::Failed(eof));
+                }
+                Poll::Ready(Ok(())) => return Poll::Ready(Transferred::Read(buf.filled().len())),
+                Poll::Ready(Err(e)) => return Poll::Ready(Transferred::Failed(e)),
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -285,27 +406,6 @@ impl Default for Input {
     fn default() -> Self {
         Input(vec![0; Self::SMALL])
     }
-}
-
-/// Writes every buffer, in order, then shuts the stream down. Flushes
-/// whenever nothing more is queued: a TLS stream may accept bytes and keep
-/// their records back (when the socket was not writable at that moment)
-/// until it is flushed, and nothing else would ever send them.
-async fn write_all<W: AsyncWrite>(wr: W, mut rx: mpsc::Receiver<Vec<u8>>) {
-    tokio::pin!(wr);
-    while let Some(buf) = rx.recv().await {
-        if let Err(e) = wr.write_all(&buf).await {
-            debug!(error = %e, "tunnel write failed");
-            return;
-        }
-        if rx.is_empty() {
-            if let Err(e) = wr.flush().await {
-                debug!(error = %e, "tunnel flush failed");
-                return;
-            }
-        }
-    }
-    let _ = wr.shutdown().await;
 }
 
 /// The next event to hand to the application, if any.
@@ -421,6 +521,7 @@ mod tests {
     use outpost_tunnel_proto::{AgentIdentity, ChannelBinding, Config, MemoryCredentials, Random, Secret, Start};
 
     use super::*;
+    use crate::tasks::AbortOnDrop;
 
     #[test]
     fn the_read_buffer_is_small_while_idle_and_large_while_busy() {

@@ -38,7 +38,7 @@ pub use gateway::{Gateway, GatewayBuilder, Route};
 pub use remote::{AgentRef, RemoteClient};
 
 use crate::counted::{Counted, Traffic};
-use crate::driver::{closer, drive, DriverEvent, Ended};
+use crate::driver::{closer, drive, Closer, Command, DriverEvent, Ended};
 use crate::modbus::ClientError;
 use crate::profile::RequesterConfig;
 use crate::tasks::{accept_loop_when, AbortOnDrop};
@@ -616,7 +616,32 @@ async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
 }
 
 /// One agent connection: TLS, the tunnel handshake, then the session.
+///
+/// The handshakes run in a boxed future of their own: their state (a TLS
+/// stream being accepted, the session before the driver takes it) would
+/// otherwise size this task for the session's whole life, on a hub that
+/// keeps thousands of idle ones.
 async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass: Pass) {
+    let handshakes = Box::pin(handshakes(&inner, tcp, peer));
+    let Some(up) = handshakes.await else {
+        return;
+    };
+    drop(pass);
+    session(inner, peer, up).await;
+}
+
+/// An agent past both handshakes: its driver and what talks to it.
+struct Authenticated {
+    agent: AgentId,
+    driver: AbortOnDrop<Ended>,
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<DriverEvent>,
+    closer: Closer,
+    chain: Vec<CertificateDer<'static>>,
+}
+
+/// TLS, then the tunnel handshake; `None` when either failed (reported).
+async fn handshakes(inner: &Arc<HubInner>, tcp: TcpStream, peer: SocketAddr) -> Option<Authenticated> {
     let _ = tcp.set_nodelay(true);
     let started = tokio::time::Instant::now();
     let deadline = started + inner.handshake_timeout;
@@ -624,16 +649,28 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
     let acceptor = tokio_rustls::TlsAcceptor::from(inner.tls.read().unwrap_or_else(|p| p.into_inner()).config());
     let tls = match tokio::time::timeout_at(tls_deadline, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return inner.reject_anonymous(peer, format!("TLS: {e}")),
-        Err(_) => return inner.reject_anonymous(peer, "TLS handshake timed out".into()),
+        Ok(Err(e)) => {
+            inner.reject_anonymous(peer, format!("TLS: {e}"));
+            return None;
+        }
+        Err(_) => {
+            inner.reject_anonymous(peer, "TLS handshake timed out".into());
+            return None;
+        }
     };
     let (_, conn) = tls.get_ref();
     let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
-        return inner.reject_anonymous(peer, "no client certificate".into());
+        {
+            inner.reject_anonymous(peer, "no client certificate".into());
+            return None;
+        };
     };
     let certified = match agent_id_from_certificate(cert) {
         Ok(id) => id,
-        Err(e) => return inner.reject_anonymous(peer, e.to_string()),
+        Err(e) => {
+            inner.reject_anonymous(peer, e.to_string());
+            return None;
+        }
     };
     // Kept with the session, so a reload can check it against new CRLs.
     let chain: Vec<CertificateDer<'static>> = conn
@@ -643,15 +680,24 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
         .map(|c| c.clone().into_owned())
         .collect();
     if let Err(reason) = inner.gate().gate.identified(Instant::now(), &certified) {
-        return inner.reject(peer, "identity", format!("{reason} (certificate names {certified})"));
+        {
+            inner.reject(peer, "identity", format!("{reason} (certificate names {certified})"));
+            return None;
+        };
     }
     let binding = match channel_binding(conn) {
         Ok(b) => b,
-        Err(e) => return inner.reject(peer, "tls", e.to_string()),
+        Err(e) => {
+            inner.reject(peer, "tls", e.to_string());
+            return None;
+        }
     };
     let mut random = [0u8; 32];
     if provider().secure_random.fill(&mut random).is_err() {
-        return inner.reject(peer, "tls", "no randomness".into());
+        {
+            inner.reject(peer, "tls", "no randomness".into());
+            return None;
+        };
     }
     let mut config = inner.config.clone();
     config.handshake_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
@@ -665,33 +711,49 @@ async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass
     let (events_tx, mut events_rx) = mpsc::channel(256);
     let (closer, close_rx) = closer();
     let io = Counted::new(tls, Arc::clone(&inner.counters.traffic));
-    // The driver ends with this task (a dropped hub leaves nothing running).
+    // The driver ends with the connection's task (a dropped hub leaves
+    // nothing running).
     let mut driver = AbortOnDrop(tokio::spawn(drive(io, session, commands_rx, close_rx, events_tx)));
     // The handshake: until Established, or the session ends.
-    let mut established = None;
     while let Some(event) = events_rx.recv().await {
         if let DriverEvent::Established(agent) = event {
-            established = Some(agent);
-            break;
+            return Some(Authenticated {
+                agent,
+                driver,
+                commands: commands_tx,
+                events: events_rx,
+                closer,
+                chain,
+            });
         }
     }
-    drop(pass);
-    let Some(agent) = established else {
-        drop(commands_tx);
-        let ended = (&mut driver.0)
-            .await
-            .unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
-        let reason = match &ended {
-            Ended::Session(SessionError::Rejected(r)) => format!("authentication failed: {r}"),
-            other => format!("handshake did not complete: {other}"),
-        };
-        inner.gate().gate.failed_as(Instant::now(), certified.clone());
-        return inner.reject(
-            peer,
-            "authentication",
-            format!("{reason} (certificate names {certified})"),
-        );
+    drop(commands_tx);
+    let ended = (&mut driver.0)
+        .await
+        .unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
+    let reason = match &ended {
+        Ended::Session(SessionError::Rejected(r)) => format!("authentication failed: {r}"),
+        other => format!("handshake did not complete: {other}"),
     };
+    inner.gate().gate.failed_as(Instant::now(), certified.clone());
+    inner.reject(
+        peer,
+        "authentication",
+        format!("{reason} (certificate names {certified})"),
+    );
+    None
+}
+
+/// An authenticated agent's session, until it ends.
+async fn session(inner: Arc<HubInner>, peer: SocketAddr, up: Authenticated) {
+    let Authenticated {
+        agent,
+        mut driver,
+        commands: commands_tx,
+        events: mut events_rx,
+        closer,
+        chain,
+    } = up;
     inner.gate().gate.authenticated(&agent);
     inner.counters.sessions.fetch_add(1, Relaxed);
     let line = inner.line_or_new(&agent);
@@ -751,5 +813,32 @@ fn forget_if_unused(inner: &HubInner, line: &Arc<Line>) {
     if line.is_unused() && registry.get(&line.agent).is_some_and(|l| Arc::ptr_eq(l, line)) {
         registry.remove(&line.agent);
         debug!(agent = %line.agent, "agent forgotten");
+    }
+}
+
+#[cfg(test)]
+mod task_size {
+    //! A hub keeps a connection task and a driver task for every agent,
+    //! idle ones included: their futures are sized by the largest state
+    //! they may be in, so a handshake's state or a stream kept inline
+    //! would cost every idle agent for its whole session.
+
+    type Stream = crate::counted::Counted<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
+
+    /// What `f` returns (a future), in bytes, without making one.
+    fn returned4<A, B, C, D, R>(_: fn(A, B, C, D) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    fn returned5<A, B, C, D, E, R>(_: fn(A, B, C, D, E) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    #[test]
+    fn an_idle_agent_costs_small_tasks_on_the_hub() {
+        let connection = returned4(super::connection as fn(_, _, _, _) -> _);
+        let driver = returned5(crate::driver::drive::<Stream> as fn(_, _, _, _, _) -> _);
+        assert!(connection <= 1024, "the connection task holds {connection} bytes");
+        assert!(driver <= 1024, "the driver task holds {driver} bytes");
     }
 }
