@@ -29,7 +29,6 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, trace};
 
-
 /// Output taken from the session before it is written, at most (a little
 /// more if one frame is larger).
 const BATCH: usize = 64 * 1024;
@@ -148,12 +147,73 @@ struct Queues {
     stalled: VecDeque<(ChannelId, u32, Bytes)>,
 }
 
-/// Runs `session` over `io` until it closes or the connection fails.
-///
-/// The stream and the session are boxed here, outside the future: an async
-/// function keeps its arguments for its whole life, and values moved out
-/// of them would still size every idle session's task (a TLS stream is
-/// some 1.2 KiB, a session 1 KiB).
+/// The application's side of a driven session: where its events go,
+/// where its commands come from, and the application's own clock, which
+/// the driver keeps with the session's.
+pub(crate) trait Port: Send {
+    /// Waits for whichever comes first: room for `event` (then taken from
+    /// the slot and handed over), or a command when `commands` is set.
+    /// Called only when there is an event or commands are wanted.
+    fn turn<'a>(
+        &'a mut self,
+        event: &'a mut Option<DriverEvent>,
+        commands: bool,
+    ) -> impl std::future::Future<Output = Turn> + Send + 'a;
+
+    /// When the application's clock next needs a turn.
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        None
+    }
+
+    /// Time passed: the application's clock is at `now`.
+    fn handle_timeout(&mut self, now: Instant) {
+        let _ = now;
+    }
+}
+
+/// What one [`Port::turn`] gave.
+pub(crate) enum Turn {
+    /// The event was handed over.
+    Delivered,
+    /// Nobody takes events any more.
+    Deaf,
+    /// A command to apply.
+    Command(Command),
+    /// No more commands will come (the application dropped its handle).
+    Hangup,
+}
+
+/// A port of two bounded queues: commands in, events out. While the
+/// application is slow to take events, the driver stops reading.
+pub(crate) struct Channels {
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) events: mpsc::Sender<DriverEvent>,
+}
+
+impl Port for Channels {
+    async fn turn(&mut self, event: &mut Option<DriverEvent>, commands: bool) -> Turn {
+        let deliver = event.is_some();
+        tokio::select! {
+            permit = self.events.reserve(), if deliver => match permit {
+                Ok(permit) => {
+                    if let Some(event) = event.take() {
+                        permit.send(event);
+                    }
+                    Turn::Delivered
+                }
+                Err(_) => Turn::Deaf,
+            },
+            command = self.commands.recv(), if commands => match command {
+                Some(command) => Turn::Command(command),
+                None => Turn::Hangup,
+            },
+            else => std::future::pending().await,
+        }
+    }
+}
+
+/// Runs `session` over `io` until it closes or the connection fails, with
+/// the application behind two bounded queues.
 pub(crate) fn drive<S>(
     io: S,
     session: Session,
@@ -164,18 +224,40 @@ pub(crate) fn drive<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    drive_boxed(Box::pin(io), Box::new(session), commands, close, events)
+    let port = Channels { commands, events };
+    let driving = drive_with(io, session, port, close);
+    async move { driving.await.0 }
 }
 
-async fn drive_boxed<S>(
-    mut io: Pin<Box<S>>,
-    mut session: Box<Session>,
-    mut commands: mpsc::Receiver<Command>,
-    mut close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
-    events: mpsc::Sender<DriverEvent>,
-) -> Ended
+/// Runs `session` over `io` until it closes or the connection fails, with
+/// the application behind `port`; gives the port back at the end.
+///
+/// The stream and the session are boxed here, outside the future: an async
+/// function keeps its arguments for its whole life, and values moved out
+/// of them would still size every idle session's task (a TLS stream is
+/// some 1.2 KiB, a session 1 KiB).
+pub(crate) fn drive_with<S, P>(
+    io: S,
+    session: Session,
+    port: P,
+    close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
+) -> impl std::future::Future<Output = (Ended, P)> + Send
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
+    P: Port,
+{
+    drive_boxed(Box::pin(io), Box::new(session), port, close)
+}
+
+async fn drive_boxed<S, P>(
+    mut io: Pin<Box<S>>,
+    mut session: Box<Session>,
+    mut port: P,
+    mut close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
+) -> (Ended, P)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+    P: Port,
 {
     let mut output = Output::default();
     let mut input = Input::default();
@@ -183,6 +265,7 @@ where
     let mut queues = Queues::default();
     let mut app_gone = false;
     let mut close_gone = false;
+    let mut hung_up = false;
     let mut failure: Option<io::Error> = None;
     loop {
         if pending.is_none() {
@@ -192,41 +275,36 @@ where
         if session.is_closed() && (pending.is_none() || app_gone) {
             break;
         }
-        let timer = session
-            .poll_timeout()
+        let timer = match (session.poll_timeout(), port.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timer = timer
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         let read = (pending.is_none() || app_gone) && !session.is_closed();
+        let commands = !hung_up && queues.stalled.len() < MAX_STALLED && !session.is_closed();
         tokio::select! {
-            permit = events.reserve(), if pending.is_some() && !app_gone => match permit {
-                Ok(permit) => {
-                    if let Some(event) = pending.take() {
-                        permit.send(event);
-                    }
-                }
-                Err(_) => {
+            turn = port.turn(&mut pending, commands), if (pending.is_some() && !app_gone) || commands => match turn {
+                Turn::Delivered => {}
+                Turn::Deaf => {
                     // Nobody listens any more: end the session.
                     app_gone = true;
                     pending = None;
                     session.close(ErrorCode::Cancel, b"application ended");
                 }
-            },
-            done = Transfer { io: io.as_mut(), output: &mut output, input: read.then_some(&mut input) } => match done {
-                Transferred::Wrote => {}
-                Transferred::Read(n) => {
-                    session.handle_input(Instant::now(), &input.buffer()[..n]);
-                    input.read(n);
+                Turn::Command(command) => apply(&mut session, command, &mut queues),
+                Turn::Hangup => {
+                    // The application dropped its handle: end gracefully.
+                    hung_up = true;
+                    session.close(ErrorCode::NoError, b"");
                 }
+            },
+            done = Transfer { io: io.as_mut(), output: &mut output, input: read.then_some((&mut input, &mut *session)) } => match done {
+                Transferred::Wrote | Transferred::Read => {}
                 Transferred::Failed(e) => {
                     failure = Some(e);
                     break;
-                }
-            },
-            command = commands.recv(), if queues.stalled.len() < MAX_STALLED && !session.is_closed() => match command {
-                Some(command) => apply(&mut session, command, &mut queues),
-                None => {
-                    // The application dropped its handle: end gracefully.
-                    session.close(ErrorCode::NoError, b"");
                 }
             },
             changed = close.changed(), if !close_gone && !session.is_closed() => match changed {
@@ -237,7 +315,11 @@ where
                 }
                 Err(_) => close_gone = true,
             },
-            () = tokio::time::sleep_until(timer) => session.handle_timeout(Instant::now()),
+            () = tokio::time::sleep_until(timer) => {
+                let now = Instant::now();
+                session.handle_timeout(now);
+                port.handle_timeout(now);
+            }
         }
     }
     if failure.is_none() {
@@ -263,11 +345,12 @@ where
         })
         .await;
     }
-    match (session.error(), failure) {
+    let ended = match (session.error(), failure) {
         (Some(e), _) => Ended::Session(e.clone()),
         (None, Some(e)) => Ended::Io(e),
         (None, None) => Ended::Io(io::Error::other("session ended without an error")),
-    }
+    };
+    (ended, port)
 }
 
 /// What the session has to send, and how much of it went out.
@@ -319,15 +402,16 @@ impl Output {
 struct Transfer<'a, S: ?Sized> {
     io: Pin<&'a mut S>,
     output: &'a mut Output,
-    input: Option<&'a mut Input>,
+    /// Where reads go, when the session takes input now.
+    input: Option<(&'a mut Input, &'a mut Session)>,
 }
 
 /// What one [`Transfer`] did.
 enum Transferred {
     /// Bytes were written, or flushed.
     Wrote,
-    /// `n` bytes were read into the input buffer.
-    Read(usize),
+    /// Bytes were read and handed to the session.
+    Read,
     /// The connection failed (a peer's close included).
     Failed(io::Error),
 }
@@ -360,14 +444,25 @@ impl<S: AsyncRead + AsyncWrite + ?Sized> std::future::Future for Transfer<'_, S>
                 Poll::Pending => {}
             }
         }
-        if let Some(input) = this.input.as_deref_mut() {
-            let mut buf = ReadBuf::new(input.buffer());
+        if let Some((input, session)) = this.input.as_mut() {
+            let mut small = [0u8; Input::SMALL];
+            let buf = if input.large.is_empty() {
+                &mut small[..]
+            } else {
+                &mut input.large[..]
+            };
+            let mut buf = ReadBuf::new(buf);
             match this.io.as_mut().poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => {
                     let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection");
                     return Poll::Ready(Transferred::Failed(eof));
                 }
-                Poll::Ready(Ok(())) => return Poll::Ready(Transferred::Read(buf.filled().len())),
+                Poll::Ready(Ok(())) => {
+                    let n = buf.filled().len();
+                    session.handle_input(Instant::now(), buf.filled());
+                    input.read(n);
+                    return Poll::Ready(Transferred::Read);
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Transferred::Failed(e)),
                 Poll::Pending => {}
             }
@@ -376,35 +471,38 @@ impl<S: AsyncRead + AsyncWrite + ?Sized> std::future::Future for Transfer<'_, S>
     }
 }
 
-/// The read buffer: small while the session idles (an idle session costs
-/// memory on a hub with thousands of them), large once reads fill it, and
-/// small again when the traffic stops.
-struct Input(Vec<u8>);
+/// The read buffer: none at all while the session idles (an idle session
+/// costs memory on a hub with thousands of them: its reads go through a
+/// small buffer on the stack), a large one once reads fill the small one,
+/// given back when the traffic stops.
+#[derive(Default)]
+struct Input {
+    large: Vec<u8>,
+}
 
 impl Input {
-    /// What an idle session holds: a keepalive or a few requests.
+    /// What an idle session reads at once: a keepalive or a few requests.
     const SMALL: usize = 1024;
     /// What a busy one reads at once: a whole TLS record.
     const LARGE: usize = 16 * 1024;
 
-    fn buffer(&mut self) -> &mut [u8] {
-        &mut self.0
-    }
-
-    /// `n` bytes were read: grow if they filled the buffer, shrink if a
-    /// small buffer would have held them.
-    fn read(&mut self, n: usize) {
-        if n == self.0.len() && n < Self::LARGE {
-            self.0 = vec![0; Self::LARGE];
-        } else if n < Self::SMALL && self.0.len() > Self::SMALL {
-            self.0 = vec![0; Self::SMALL];
+    /// How much the next read may take.
+    fn size(&self) -> usize {
+        if self.large.is_empty() {
+            Self::SMALL
+        } else {
+            self.large.len()
         }
     }
-}
 
-impl Default for Input {
-    fn default() -> Self {
-        Input(vec![0; Self::SMALL])
+    /// `n` bytes were read: grow if they filled the buffer, give the large
+    /// one back if the small one would have held them.
+    fn read(&mut self, n: usize) {
+        if n == self.size() && n < Self::LARGE {
+            self.large = vec![0; Self::LARGE];
+        } else if n < Self::SMALL && !self.large.is_empty() {
+            self.large = Vec::new();
+        }
     }
 }
 
@@ -524,22 +622,24 @@ mod tests {
     use crate::tasks::AbortOnDrop;
 
     #[test]
-    fn the_read_buffer_is_small_while_idle_and_large_while_busy() {
+    fn the_read_buffer_is_none_while_idle_and_large_while_busy() {
         let mut input = Input::default();
-        assert_eq!(input.buffer().len(), Input::SMALL);
-        // A keepalive leaves it small.
+        assert_eq!(input.size(), Input::SMALL);
+        assert_eq!(input.large.capacity(), 0);
+        // A keepalive leaves it on the stack.
         input.read(40);
-        assert_eq!(input.buffer().len(), Input::SMALL);
+        assert_eq!(input.large.capacity(), 0);
         // A read that fills it: more is waiting, read it in larger pieces.
         input.read(Input::SMALL);
-        assert_eq!(input.buffer().len(), Input::LARGE);
+        assert_eq!(input.size(), Input::LARGE);
         // Busy reads keep it large, a full one included.
         input.read(Input::SMALL);
         input.read(Input::LARGE);
-        assert_eq!(input.buffer().len(), Input::LARGE);
+        assert_eq!(input.size(), Input::LARGE);
         // Quiet again: given back.
         input.read(Input::SMALL - 1);
-        assert_eq!(input.buffer().len(), Input::SMALL);
+        assert_eq!(input.size(), Input::SMALL);
+        assert_eq!(input.large.capacity(), 0);
     }
 
     /// A hub and an agent driver over an in-memory pipe, established.

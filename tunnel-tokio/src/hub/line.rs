@@ -6,13 +6,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use outpost_tunnel_proto::{AgentId, ErrorCode};
 use rustls::pki_types::CertificateDer;
-use tokio::sync::{mpsc, oneshot, Notify};
-use tracing::{debug, info, warn};
+use tokio::sync::oneshot;
+use tracing::{debug, info};
 
 use crate::driver::{Closer, Command, DriverEvent, Target};
 use crate::profile::{Action, Failure, OpenToken, RequestId, Requester, RequesterConfig, Submit};
@@ -22,12 +23,16 @@ use crate::profile::{Action, Failure, OpenToken, RequestId, Requester, Requester
 /// allows up to 500 ms).
 const CALLER_SLACK: Duration = Duration::from_millis(600);
 
+/// Commands an empty outbox may keep room for.
+const IDLE_OUTBOX: usize = 16;
+
 /// The session that carries a line's traffic now.
 #[derive(Debug)]
 struct Carrier {
     generation: u64,
     peer: SocketAddr,
-    commands: mpsc::Sender<Command>,
+    /// Wakes the session's driver when commands wait for it.
+    waker: Option<Waker>,
     closer: Closer,
     /// The certificate chain the session authenticated with.
     chain: Vec<CertificateDer<'static>>,
@@ -39,39 +44,28 @@ struct State {
     waiters: HashMap<RequestId, oneshot::Sender<Result<Bytes, Failure>>>,
     carrier: Option<Carrier>,
     generation: u64,
-    /// Commands for the carrier that its queue had no room for yet, in
-    /// order (bounded by the requester's requests and channels).
+    /// Commands for the carrier, in order, until its driver takes them
+    /// (bounded by the requester's requests and channels).
     outbox: VecDeque<Command>,
 }
 
 impl State {
-    /// Moves the requester's actions toward the session: straight into its
-    /// queue while there is room (from whichever task holds the lock, so a
-    /// request needs no hand-off to reach the driver), the rest in order
-    /// into the outbox. Returns whether the outbox holds commands.
-    fn flush(&mut self) -> bool {
+    /// Moves the requester's actions into the outbox, in order, and wakes
+    /// the session's driver to take them (from whichever task holds the
+    /// lock: a request needs no other hand-off to reach the driver).
+    fn flush(&mut self) {
         while let Some(action) = self.requester.poll_action() {
             self.outbox.push_back(command(action));
         }
-        let Some(carrier) = &self.carrier else {
+        let Some(carrier) = &mut self.carrier else {
             self.outbox.clear();
-            return false;
+            return;
         };
-        while let Some(command) = self.outbox.pop_front() {
-            match carrier.commands.try_send(command) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(command)) => {
-                    self.outbox.push_front(command);
-                    return true;
-                }
-                // The driver is gone; the session's end is on its way.
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    self.outbox.clear();
-                    return false;
-                }
+        if !self.outbox.is_empty() {
+            if let Some(waker) = carrier.waker.take() {
+                waker.wake();
             }
         }
-        false
     }
 
     /// Hands every finished request to its caller.
@@ -89,8 +83,6 @@ impl State {
 pub(crate) struct Line {
     pub(crate) agent: AgentId,
     state: Mutex<State>,
-    /// Wakes the session's pump when the requester has actions.
-    wake: Notify,
 }
 
 /// A session replaced by a newer one of the same agent.
@@ -110,7 +102,6 @@ impl Line {
                 generation: 0,
                 outbox: VecDeque::new(),
             }),
-            wake: Notify::new(),
         }
     }
 
@@ -139,7 +130,6 @@ impl Line {
     pub(crate) fn attach(
         &self,
         peer: SocketAddr,
-        commands: mpsc::Sender<Command>,
         closer: Closer,
         chain: Vec<CertificateDer<'static>>,
     ) -> (u64, Option<Superseded>) {
@@ -155,17 +145,14 @@ impl Line {
         state.carrier = Some(Carrier {
             generation,
             peer,
-            commands,
+            waker: None,
             closer,
             chain,
         });
         state.requester.session_up(now);
         state.settle();
-        let waiting = state.flush();
+        state.flush();
         drop(state);
-        if waiting {
-            self.wake.notify_one();
-        }
         let superseded = old.map(|old| {
             old.closer
                 .close(ErrorCode::Superseded, "a newer session of this agent took over");
@@ -203,16 +190,14 @@ impl Line {
         let changes = submit.changes;
         let deadline = submit.deadline;
         let (tx, rx) = oneshot::channel();
-        let (id, waiting) = {
+        let id = {
             let mut state = self.state();
             let id = state.requester.submit(Instant::now(), submit);
             state.waiters.insert(id, tx);
             state.settle();
-            (id, state.flush())
+            state.flush();
+            id
         };
-        if waiting {
-            self.wake.notify_one();
-        }
         let mut guard = CancelOnDrop {
             line: self,
             id: Some(id),
@@ -228,7 +213,7 @@ impl Line {
                 let mut state = self.state();
                 state.requester.handle_timeout(Instant::now());
                 state.settle();
-                let _ = state.flush();
+                state.flush();
                 drop(state);
                 rx.try_recv().unwrap_or(Err(Failure::no_answer(changes)))
             }
@@ -237,63 +222,46 @@ impl Line {
         result
     }
 
-    /// Moves the requester's actions into the session of `generation` when
-    /// its queue was full, the session's events into the requester, and
-    /// time, until the session ends or a newer one takes over (then the
-    /// rest of its events are dropped).
-    pub(crate) async fn pump(&self, generation: u64, events: &mut mpsc::Receiver<DriverEvent>) {
-        let Some(commands) = self.commands(generation) else {
-            return;
+    /// The next command for the session of `generation`; its driver is
+    /// woken when one is queued. A session that is no longer the carrier
+    /// gets none (it is being closed).
+    pub(crate) fn poll_command(&self, generation: u64, cx: &mut Context<'_>) -> Poll<Command> {
+        let mut state = self.state();
+        let state = &mut *state;
+        let Some(carrier) = state.carrier.as_mut().filter(|c| c.generation == generation) else {
+            return Poll::Pending;
         };
-        loop {
-            let (waiting, timer) = {
-                let mut state = self.state();
-                if state.carrier.as_ref().is_none_or(|c| c.generation != generation) {
-                    break;
+        match state.outbox.pop_front() {
+            Some(command) => Poll::Ready(command),
+            None => {
+                // Emptied after a burst: given back, an idle agent keeps none.
+                if state.outbox.capacity() > IDLE_OUTBOX {
+                    state.outbox = VecDeque::new();
                 }
-                (state.flush(), state.requester.poll_timeout())
-            };
-            let sleep = timer
-                .map(tokio::time::Instant::from_std)
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                event = events.recv() => match event {
-                    Some(event) => self.on_event(generation, event, &commands),
-                    None => return,
-                },
-                permit = commands.reserve(), if waiting => match permit {
-                    Ok(permit) => {
-                        let mut state = self.state();
-                        if state.carrier.as_ref().is_some_and(|c| c.generation == generation) {
-                            if let Some(command) = state.outbox.pop_front() {
-                                permit.send(command);
-                            }
-                        }
-                    }
-                    Err(_) => break,
-                },
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep_until(sleep) => {
-                    let mut state = self.state();
-                    state.requester.handle_timeout(Instant::now());
-                    state.settle();
+                if !carrier.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    carrier.waker = Some(cx.waker().clone());
                 }
+                Poll::Pending
             }
         }
-        // Superseded, or the driver is gone: drain the rest unread.
-        while events.recv().await.is_some() {}
     }
 
-    fn commands(&self, generation: u64) -> Option<mpsc::Sender<Command>> {
-        let state = self.state();
-        state
-            .carrier
-            .as_ref()
-            .filter(|c| c.generation == generation)
-            .map(|c| c.commands.clone())
+    /// When the requester's clock next needs a turn.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.state().requester.poll_timeout()
     }
 
-    fn on_event(&self, generation: u64, event: DriverEvent, commands: &mpsc::Sender<Command>) {
+    /// Time passed: the requester's clock is at `now`.
+    pub(crate) fn handle_timeout(&self, now: Instant) {
+        let mut state = self.state();
+        state.requester.handle_timeout(now);
+        state.settle();
+        state.flush();
+    }
+
+    /// An event of the session of `generation` (dropped if a newer one
+    /// took over).
+    pub(crate) fn on_event(&self, generation: u64, event: DriverEvent) {
         let now = Instant::now();
         let mut state = self.state();
         if state.carrier.as_ref().is_none_or(|c| c.generation != generation) {
@@ -311,13 +279,10 @@ impl Line {
             DriverEvent::Message(channel, message) => {
                 requester.handle_message(now, channel, message.correlation, message.payload)
             }
-            // The agent may not open channels to the hub: refuse them. A
-            // full command queue drops the refusal; the agent's open then
-            // times out on its side.
+            // The agent may not open channels to the hub: refuse them (the
+            // session bounds the channels a peer may have pending).
             DriverEvent::ChannelRequested { channel, .. } => {
-                if commands.try_send(Command::Refuse(channel, ErrorCode::Refused)).is_err() {
-                    warn!(agent = %self.agent, %channel, "a channel the agent opened was left unanswered");
-                }
+                state.outbox.push_back(Command::Refuse(channel, ErrorCode::Refused));
             }
             DriverEvent::GoingAway => {
                 info!(target: "outpost::audit", event = "agent.going_away", agent = %self.agent, "the agent is stopping: requests in flight finish, new ones wait for its return");
@@ -326,8 +291,8 @@ impl Line {
             DriverEvent::Established(_) => {}
         }
         state.settle();
-        // What the event set off goes out now; leftovers on the next turn.
-        let _ = state.flush();
+        // What the event set off goes out on the driver's next turn.
+        state.flush();
     }
 }
 

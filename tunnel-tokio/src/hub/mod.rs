@@ -12,6 +12,7 @@
 //! that, an address over its limit being slowed to one handshake at a time
 //! rather than locked out (an agent behind the same NAT still gets in).
 
+mod connection;
 mod credentials;
 mod gateway;
 pub(crate) mod limits;
@@ -24,25 +25,21 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use outpost_tunnel_proto::{
-    AgentId, Config, Credential, CredentialStore, ErrorCode, Random, Session, SessionError, Start,
-};
-use rustls::pki_types::CertificateDer;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc, watch};
+use outpost_tunnel_proto::{AgentId, Config, Credential, CredentialStore, ErrorCode};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
 use tokio::task::AbortHandle;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 pub use credentials::{CredentialsError, FileCredentials};
 pub use gateway::{Gateway, GatewayBuilder, Route};
 pub use remote::{AgentRef, RemoteClient};
 
-use crate::counted::{Counted, Traffic};
-use crate::driver::{closer, drive, Closer, Command, DriverEvent, Ended};
+use crate::counted::Traffic;
 use crate::modbus::ClientError;
 use crate::profile::RequesterConfig;
 use crate::tasks::{accept_loop_when, AbortOnDrop};
-use crate::tls::{agent_id_from_certificate, channel_binding, provider, HubTls};
+use crate::tls::HubTls;
 use limits::{Admit, Gate, GateConfig, Ticket};
 use line::Line;
 
@@ -607,238 +604,10 @@ async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
                 };
                 // The lock is held until the task is recorded, so its pass
                 // cannot be given back before that.
-                let task = tasks.spawn(connection(Arc::clone(&inner), tcp, peer, pass));
+                let task = tasks.spawn(connection::connection(Arc::clone(&inner), tcp, peer, pass));
                 state.handshakes.insert(ticket, task);
             }
         }
     })
     .await
-}
-
-/// One agent connection: TLS, the tunnel handshake, then the session.
-///
-/// The handshakes run in a boxed future of their own: their state (a TLS
-/// stream being accepted, the session before the driver takes it) would
-/// otherwise size this task for the session's whole life, on a hub that
-/// keeps thousands of idle ones.
-async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass: Pass) {
-    let handshakes = Box::pin(handshakes(&inner, tcp, peer));
-    let Some(up) = handshakes.await else {
-        return;
-    };
-    drop(pass);
-    session(inner, peer, up).await;
-}
-
-/// An agent past both handshakes: its driver and what talks to it.
-struct Authenticated {
-    agent: AgentId,
-    driver: AbortOnDrop<Ended>,
-    commands: mpsc::Sender<Command>,
-    events: mpsc::Receiver<DriverEvent>,
-    closer: Closer,
-    chain: Vec<CertificateDer<'static>>,
-}
-
-/// TLS, then the tunnel handshake; `None` when either failed (reported).
-async fn handshakes(inner: &Arc<HubInner>, tcp: TcpStream, peer: SocketAddr) -> Option<Authenticated> {
-    let _ = tcp.set_nodelay(true);
-    let started = tokio::time::Instant::now();
-    let deadline = started + inner.handshake_timeout;
-    let tls_deadline = deadline.min(started + inner.tls_timeout);
-    let acceptor = tokio_rustls::TlsAcceptor::from(inner.tls.read().unwrap_or_else(|p| p.into_inner()).config());
-    let tls = match tokio::time::timeout_at(tls_deadline, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            inner.reject_anonymous(peer, format!("TLS: {e}"));
-            return None;
-        }
-        Err(_) => {
-            inner.reject_anonymous(peer, "TLS handshake timed out".into());
-            return None;
-        }
-    };
-    let (_, conn) = tls.get_ref();
-    let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
-        {
-            inner.reject_anonymous(peer, "no client certificate".into());
-            return None;
-        };
-    };
-    let certified = match agent_id_from_certificate(cert) {
-        Ok(id) => id,
-        Err(e) => {
-            inner.reject_anonymous(peer, e.to_string());
-            return None;
-        }
-    };
-    // Kept with the session, so a reload can check it against new CRLs.
-    let chain: Vec<CertificateDer<'static>> = conn
-        .peer_certificates()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| c.clone().into_owned())
-        .collect();
-    if let Err(reason) = inner.gate().gate.identified(Instant::now(), &certified) {
-        {
-            inner.reject(peer, "identity", format!("{reason} (certificate names {certified})"));
-            return None;
-        };
-    }
-    let binding = match channel_binding(conn) {
-        Ok(b) => b,
-        Err(e) => {
-            inner.reject(peer, "tls", e.to_string());
-            return None;
-        }
-    };
-    let mut random = [0u8; 32];
-    if provider().secure_random.fill(&mut random).is_err() {
-        {
-            inner.reject(peer, "tls", "no randomness".into());
-            return None;
-        };
-    }
-    let mut config = inner.config.clone();
-    config.handshake_timeout(deadline.saturating_duration_since(tokio::time::Instant::now()));
-    let session = Session::hub(
-        config,
-        Arc::clone(&inner.credentials.0),
-        Start::new(binding, Random(random)).certified_agent(certified.clone()),
-        Instant::now(),
-    );
-    let (commands_tx, commands_rx) = mpsc::channel(256);
-    let (events_tx, mut events_rx) = mpsc::channel(256);
-    let (closer, close_rx) = closer();
-    let io = Counted::new(tls, Arc::clone(&inner.counters.traffic));
-    // The driver ends with the connection's task (a dropped hub leaves
-    // nothing running).
-    let mut driver = AbortOnDrop(tokio::spawn(drive(io, session, commands_rx, close_rx, events_tx)));
-    // The handshake: until Established, or the session ends.
-    while let Some(event) = events_rx.recv().await {
-        if let DriverEvent::Established(agent) = event {
-            return Some(Authenticated {
-                agent,
-                driver,
-                commands: commands_tx,
-                events: events_rx,
-                closer,
-                chain,
-            });
-        }
-    }
-    drop(commands_tx);
-    let ended = (&mut driver.0)
-        .await
-        .unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
-    let reason = match &ended {
-        Ended::Session(SessionError::Rejected(r)) => format!("authentication failed: {r}"),
-        other => format!("handshake did not complete: {other}"),
-    };
-    inner.gate().gate.failed_as(Instant::now(), certified.clone());
-    inner.reject(
-        peer,
-        "authentication",
-        format!("{reason} (certificate names {certified})"),
-    );
-    None
-}
-
-/// An authenticated agent's session, until it ends.
-async fn session(inner: Arc<HubInner>, peer: SocketAddr, up: Authenticated) {
-    let Authenticated {
-        agent,
-        mut driver,
-        commands: commands_tx,
-        events: mut events_rx,
-        closer,
-        chain,
-    } = up;
-    inner.gate().gate.authenticated(&agent);
-    inner.counters.sessions.fetch_add(1, Relaxed);
-    let line = inner.line_or_new(&agent);
-    let (generation, superseded) = line.attach(peer, commands_tx, closer, chain);
-    info!(target: "outpost::audit", event = "agent.authenticated", %agent, %peer, "agent authenticated; session up");
-    inner.emit(HubEvent::Connected {
-        agent: agent.clone(),
-        peer,
-    });
-    if let Some(old) = superseded {
-        warn!(target: "outpost::audit", event = "agent.superseded", %agent, old_peer = %old.peer, new_peer = %peer, "agent session superseded by a newer one");
-        inner.emit(HubEvent::Superseded {
-            agent: agent.clone(),
-            old_peer: old.peer,
-        });
-    }
-    inner.changed.send_modify(|n| *n += 1);
-    // However this task ends (aborted with a dropped hub included), the
-    // line learns that the session is gone.
-    let detach = Detach {
-        line: Arc::clone(&line),
-        generation,
-    };
-    line.pump(generation, &mut events_rx).await;
-    let ended = (&mut driver.0)
-        .await
-        .unwrap_or_else(|e| Ended::Io(std::io::Error::other(e)));
-    drop(detach);
-    forget_if_unused(&inner, &line);
-    inner.changed.send_modify(|n| *n += 1);
-    let reason = match &ended {
-        // The agent's words (untrusted, shown escaped): why it closed.
-        Ended::Session(SessionError::Remote { reason: words, .. }) if !words.is_empty() => {
-            format!("{ended}: {}", String::from_utf8_lossy(words).escape_debug())
-        }
-        _ => ended.to_string(),
-    };
-    info!(target: "outpost::audit", event = "agent.session_ended", %agent, %peer, %reason, "agent session ended");
-    inner.emit(HubEvent::Disconnected { agent, reason });
-}
-
-/// Tells a line its session is gone when dropped.
-struct Detach {
-    line: Arc<Line>,
-    generation: u64,
-}
-
-impl Drop for Detach {
-    fn drop(&mut self) {
-        self.line.detach(self.generation);
-    }
-}
-
-/// Drops a line that no session and no request needs any more.
-fn forget_if_unused(inner: &HubInner, line: &Arc<Line>) {
-    let mut registry = inner.registry.lock().unwrap_or_else(|p| p.into_inner());
-    if line.is_unused() && registry.get(&line.agent).is_some_and(|l| Arc::ptr_eq(l, line)) {
-        registry.remove(&line.agent);
-        debug!(agent = %line.agent, "agent forgotten");
-    }
-}
-
-#[cfg(test)]
-mod task_size {
-    //! A hub keeps a connection task and a driver task for every agent,
-    //! idle ones included: their futures are sized by the largest state
-    //! they may be in, so a handshake's state or a stream kept inline
-    //! would cost every idle agent for its whole session.
-
-    type Stream = crate::counted::Counted<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
-
-    /// What `f` returns (a future), in bytes, without making one.
-    fn returned4<A, B, C, D, R>(_: fn(A, B, C, D) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
-
-    fn returned5<A, B, C, D, E, R>(_: fn(A, B, C, D, E) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
-
-    #[test]
-    fn an_idle_agent_costs_small_tasks_on_the_hub() {
-        let connection = returned4(super::connection as fn(_, _, _, _) -> _);
-        let driver = returned5(crate::driver::drive::<Stream> as fn(_, _, _, _, _) -> _);
-        assert!(connection <= 1024, "the connection task holds {connection} bytes");
-        assert!(driver <= 1024, "the driver task holds {driver} bytes");
-    }
 }
