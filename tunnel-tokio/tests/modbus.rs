@@ -217,3 +217,136 @@ async fn a_full_server_closes_new_connections() {
     assert_eq!(n, 0);
     assert_eq!(first.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
 }
+
+/// The answer of the test model to one MBAP request frame.
+fn answer(model: &std::sync::Mutex<common::Device>, request: &[u8]) -> Vec<u8> {
+    let frame = outpost_modbus_core::frame::mbap::decode(request).unwrap().unwrap();
+    let mut out = [0u8; 260];
+    let len = {
+        let mut m = model.lock().unwrap();
+        Dispatcher::new(Transport::Tcp)
+            .handle(&mut *m, frame.header.unit, frame.pdu, &mut out)
+            .unwrap()
+            .unwrap()
+    };
+    let mut reply = [0u8; 260];
+    let n = outpost_modbus_core::frame::mbap::encode(frame.header, &out[..len], &mut reply).unwrap();
+    reply[..n].to_vec()
+}
+
+/// Reads one MBAP frame (the test's requests come one per write).
+async fn request(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut header = [0u8; 7];
+    s.read_exact(&mut header).await.ok()?;
+    let len = u16::from_be_bytes([header[4], header[5]]) as usize;
+    let mut rest = vec![0u8; len - 1];
+    s.read_exact(&mut rest).await.ok()?;
+    Some([&header[..], &rest].concat())
+}
+
+/// A request given up on while its answer is on its way (the caller's
+/// future dropped, or the client's own timeout) leaves the connection in
+/// step: the late answer is dropped, and every later request gets its own.
+#[tokio::test]
+async fn requests_given_up_on_leave_the_connection_in_step() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = std::sync::Arc::clone(&connections);
+    tokio::spawn(async move {
+        let model = common::shared();
+        let (mut s, _) = listener.accept().await.unwrap();
+        accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Requests for address 0 are answered slowly, the rest at once, in order.
+        while let Some(frame) = request(&mut s).await {
+            if frame[8..10] == [0, 0] {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            s.write_all(&answer(&model, &frame)).await.unwrap();
+        }
+    });
+    let c = Client::tcp(addr.to_string()).timeout(Duration::from_secs(2)).build();
+    // Connected and idle: later requests go out from the caller's task.
+    assert_eq!(c.read_holding_registers(UNIT, 1, 1).await.unwrap(), [1]);
+    for round in 0..3u16 {
+        // The caller stops waiting.
+        let dropped = tokio::time::timeout(Duration::from_millis(20), c.read_holding_registers(UNIT, 0, 1)).await;
+        assert!(dropped.is_err(), "round {round}: answered too soon");
+        // The client's own deadline.
+        let err = c
+            .send_pdu(UNIT, &[0x03, 0, 0, 0, 2], Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Timeout), "round {round}: {err}");
+        // Sent while the late answers are still to come, and after.
+        let address = 10 + round;
+        assert_eq!(c.read_holding_registers(UNIT, address, 1).await.unwrap(), [address]);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            c.read_holding_registers(UNIT, address + 5, 2).await.unwrap(),
+            [address + 5, address + 6]
+        );
+    }
+    // All on the first connection: late answers are no reason to reconnect.
+    assert_eq!(connections.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+/// Bytes a device sends while nobody asked (here a frame with a
+/// transaction id never sent) mean its answers can no longer be matched:
+/// the next request goes on a new connection, and succeeds.
+#[tokio::test]
+async fn a_device_that_talks_out_of_turn_gets_a_new_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let model = common::shared();
+        let (mut first, _) = listener.accept().await.unwrap();
+        let frame = request(&mut first).await.unwrap();
+        first.write_all(&answer(&model, &frame)).await.unwrap();
+        // Out of turn: an answer to transaction 0x7777.
+        first
+            .write_all(&[0x77, 0x77, 0, 0, 0, 5, 1, 0x03, 2, 0, 42])
+            .await
+            .unwrap();
+        let (mut second, _) = listener.accept().await.unwrap();
+        while let Some(frame) = request(&mut second).await {
+            second.write_all(&answer(&model, &frame)).await.unwrap();
+        }
+        drop(first);
+    });
+    let c = Client::tcp(addr.to_string()).build();
+    assert_eq!(c.read_holding_registers(UNIT, 3, 1).await.unwrap(), [3]);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(c.read_holding_registers(UNIT, 4, 2).await.unwrap(), [4, 5]);
+    assert_eq!(c.read_holding_registers(UNIT, 6, 1).await.unwrap(), [6]);
+}
+
+/// Callers one after the other on their own (the caller-driven path) and
+/// at the same time (the connection task's path) mix on one connection:
+/// each gets its own answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_alone_and_together_each_get_their_own_answers() {
+    let (addr, _server) = device().await;
+    let c = Client::tcp(addr.to_string()).max_in_flight(4).build();
+    let tasks: Vec<_> = (0..8u16)
+        .map(|t| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                for i in 0..250u16 {
+                    let start = (t * 11 + i) % 90;
+                    let count = 1 + (i % 8);
+                    let expected: Vec<u16> = (start..start + count).collect();
+                    assert_eq!(c.read_holding_registers(UNIT, start, count).await.unwrap(), expected);
+                    if i % 50 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // And alone again afterwards.
+    assert_eq!(c.read_holding_registers(UNIT, 7, 2).await.unwrap(), [7, 8]);
+}

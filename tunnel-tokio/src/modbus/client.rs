@@ -1,6 +1,7 @@
 //! An async Modbus client over TCP (MBAP, many transactions in flight) or
 //! RTU over TCP (one at a time), on the `outpost-modbus-core` codec.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use tokio::time::Instant;
 
 use super::connection::{self, Call, Framing};
 use super::error::ClientError;
+use super::link::{self, Shared};
 use super::requests::Requests;
 use crate::security::SecureClientTls;
 
@@ -99,8 +101,14 @@ impl ClientBuilder {
         let (tx, rx) = mpsc::channel(self.queue);
         let timeout = self.timeout;
         let rtu = self.framing != Framing::Tcp;
-        tokio::spawn(connection::run(self, rx));
-        Client { tx, timeout, rtu }
+        let shared = Arc::new(Shared::default());
+        tokio::spawn(connection::run(self, rx, Arc::clone(&shared)));
+        Client {
+            tx,
+            timeout,
+            rtu,
+            shared,
+        }
     }
 }
 
@@ -121,6 +129,8 @@ pub struct Client {
     tx: mpsc::Sender<Call>,
     timeout: Duration,
     rtu: bool,
+    /// The connection, when idle, for a request to use in its own task.
+    shared: Arc<Shared>,
 }
 
 impl Client {
@@ -159,6 +169,15 @@ impl Client {
             return Err(ClientError::Broadcast);
         }
         let deadline = Instant::now() + timeout;
+        // Nothing in flight and nothing queued: the request goes on the
+        // idle connection from this task, with no hand-off.
+        if self.tx.capacity() == self.tx.max_capacity() {
+            if let Some(link) = self.shared.borrow() {
+                if let Some(result) = link::exchange(&self.shared, link, unit, expect, &pdu, deadline).await {
+                    return result;
+                }
+            }
+        }
         let (reply, answer) = oneshot::channel();
         let call = Call {
             unit,

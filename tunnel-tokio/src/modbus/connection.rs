@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -18,6 +19,7 @@ use tracing::{debug, warn};
 
 use super::client::{ClientBuilder, MAX_IN_FLIGHT};
 use super::error::ClientError;
+use super::link::{Link, LinkState, Reclaimed, Shared};
 
 /// How the client frames requests on the TCP stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,7 @@ impl Call {
 }
 
 /// Runs until every [`super::Client`] handle is dropped.
-pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>) {
+pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>, shared: Arc<Shared>) {
     let mut next: Option<Call> = None;
     loop {
         let call = match next.take() {
@@ -82,6 +84,7 @@ pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>) {
             match rtu(port, call, &mut rx, config.rtu_silence).await {
                 Ended::Closed => return,
                 Ended::Broken(pending) => next = pending,
+                Ended::Idle => {}
             }
             continue;
         }
@@ -117,19 +120,58 @@ pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>) {
                         continue;
                     }
                 };
-                let (rd, wr) = tokio::io::split(stream);
-                tcp(rd, wr, call, &mut rx, max_in_flight).await
+                let (mut rd, mut wr) = tokio::io::split(stream);
+                let mut state = LinkState::new();
+                tcp(&mut rd, &mut wr, &mut state, Some(call), &mut rx, max_in_flight, false).await
             }
             (Framing::Tcp, None) => {
-                let (rd, wr) = stream.into_split();
-                tcp(rd, wr, call, &mut rx, max_in_flight).await
+                let link = Box::new(Link {
+                    stream,
+                    state: LinkState::new(),
+                });
+                plain(link, call, &mut rx, max_in_flight, &shared).await
             }
             _ => rtu(stream, call, &mut rx, config.rtu_silence).await,
         };
         match outcome {
             Ended::Closed => return,
             Ended::Broken(pending) => next = pending,
+            Ended::Idle => {}
         }
+    }
+}
+
+/// A plain TCP connection: driven by this task while it has work, parked
+/// for callers to borrow while it has none (see [`super::link`]).
+async fn plain(
+    mut link: Box<Link>,
+    first: Call,
+    rx: &mut mpsc::Receiver<Call>,
+    max_in_flight: usize,
+    shared: &Shared,
+) -> Ended {
+    let mut next = Some(first);
+    loop {
+        let outcome = {
+            let Link { stream, state } = &mut *link;
+            let (mut rd, mut wr) = stream.split();
+            tcp(&mut rd, &mut wr, state, next.take(), rx, max_in_flight, true).await
+        };
+        if !matches!(outcome, Ended::Idle) {
+            return outcome;
+        }
+        shared.park(link);
+        next = tokio::select! {
+            call = rx.recv() => match call {
+                Some(call) => Some(call),
+                None => return Ended::Closed,
+            },
+            () = shared.returned() => None,
+        };
+        link = match shared.reclaim().await {
+            Reclaimed::Link(link) => link,
+            Reclaimed::Dead => return Ended::Broken(next),
+        };
     }
 }
 
@@ -139,6 +181,8 @@ enum Ended {
     Closed,
     /// The connection broke; a request taken but not yet sent goes on.
     Broken(Option<Call>),
+    /// Nothing is in flight and nothing waits (only when asked to park).
+    Idle,
 }
 
 /// Replies to every waiter with an error made by `error`.
@@ -152,16 +196,25 @@ fn lost(e: &io::Error) -> impl Fn() -> ClientError + '_ {
     move || ClientError::ConnectionLost(io::Error::new(e.kind(), e.to_string()))
 }
 
-async fn tcp<R, W>(mut rd: R, mut wr: W, first: Call, rx: &mut mpsc::Receiver<Call>, max_in_flight: usize) -> Ended
+/// Drives a Modbus TCP connection until it breaks or every handle is gone;
+/// with `park`, also returns [`Ended::Idle`] once nothing is in flight and
+/// nothing waits, so the connection can be lent to callers.
+async fn tcp<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    state: &mut LinkState,
+    first: Option<Call>,
+    rx: &mut mpsc::Receiver<Call>,
+    max_in_flight: usize,
+    park: bool,
+) -> Ended
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut tracker: Transactions<Instant, MAX_IN_FLIGHT> = Transactions::new();
-    let mut waiters: HashMap<u16, Call> = HashMap::new();
-    let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);
+    let LinkState { tracker, waiters, buf } = state;
     let mut frame = [0u8; mbap::MAX_ADU_LEN];
-    let mut next = Some(first);
+    let mut next = first;
     let mut open = true;
     // One timer for the whole connection, armed at the earliest deadline
     // in flight and moved only to an earlier one: requests one after the
@@ -194,9 +247,9 @@ where
                 }
             };
             // Flushed at once: a TLS stream keeps records back until then.
-            if let Err(e) = write_frame(&mut wr, &frame[..n]).await {
+            if let Err(e) = write_frame(wr, &frame[..n]).await {
                 call.answer(Err(lost(&e)()));
-                fail_all(&mut waiters, lost(&e));
+                fail_all(waiters, lost(&e));
                 return Ended::Broken(None);
             }
             waiters.insert(header.transaction_id, call);
@@ -204,6 +257,9 @@ where
         }
         if !open && waiters.is_empty() {
             return Ended::Closed;
+        }
+        if park && open && waiters.is_empty() && tracker.in_flight() == 0 && rx.is_empty() {
+            return Ended::Idle;
         }
         if let Some(deadline) = tracker.poll_timeout() {
             if armed.is_none_or(|at| deadline < at) {
@@ -216,28 +272,28 @@ where
                 Some(call) => next = Some(call),
                 None => open = false,
             },
-            read = rd.read_buf(&mut buf) => {
+            read = rd.read_buf(buf) => {
                 let error = match read {
                     Ok(0) => io::Error::new(io::ErrorKind::UnexpectedEof, "the device closed the connection"),
                     Err(e) => e,
                     Ok(_) => {
-                        match deliver_tcp(&mut buf, &mut tracker, &mut waiters) {
+                        match deliver_tcp(buf, tracker, waiters) {
                             Ok(()) => continue,
                             Err(Desync::Framing(e)) => {
                                 warn!(error = %e, "modbus framing error; dropping the connection");
-                                fail_all(&mut waiters, || ClientError::Framing(e));
+                                fail_all(waiters, || ClientError::Framing(e));
                                 return Ended::Broken(None);
                             }
                             Err(Desync::Stray(transaction_id)) => {
                                 warn!(transaction_id, in_flight = waiters.len(), "the device answered a transaction id it was not sent; its requests failed and the connection dropped");
-                                fail_all(&mut waiters, || ClientError::DeviceFault);
+                                fail_all(waiters, || ClientError::DeviceFault);
                                 return Ended::Broken(None);
                             }
                         }
                     }
                 };
                 debug!(error = %error, "modbus connection lost");
-                fail_all(&mut waiters, lost(&error));
+                fail_all(waiters, lost(&error));
                 return Ended::Broken(None);
             }
             () = &mut timer, if armed.is_some() => {

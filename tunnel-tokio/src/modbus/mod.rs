@@ -8,6 +8,7 @@
 mod client;
 mod connection;
 pub(crate) mod error;
+mod link;
 mod requests;
 pub(crate) mod server;
 
