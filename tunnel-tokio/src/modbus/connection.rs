@@ -213,7 +213,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let LinkState { tracker, waiters, buf } = state;
-    let mut frame = [0u8; mbap::MAX_ADU_LEN];
+    let mut out: Vec<u8> = Vec::with_capacity(mbap::MAX_ADU_LEN);
     let mut next = first;
     let mut open = true;
     // One timer for the whole connection, armed at the earliest deadline
@@ -225,34 +225,48 @@ where
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
     loop {
-        if let Some(call) = next.take() {
-            if call.reply.is_closed() {
-                continue;
-            }
-            if call.deadline <= Instant::now() {
-                call.answer(Err(ClientError::Expired));
-                continue;
-            }
-            let Ok(header) = tracker.start_with_deadline(call.unit, call.expect, call.deadline) else {
-                // Not reached: calls are taken only below the limit.
-                next = Some(call);
-                continue;
-            };
-            let n = match mbap::encode(header, &call.pdu[..], &mut frame) {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = tracker.cancel(header.transaction_id);
-                    call.answer(Err(ClientError::Encode(e)));
+        if next.is_some() && tracker.in_flight() < MAX_IN_FLIGHT {
+            // Every request that waits goes out in one write, up to the
+            // limit in flight: under load, one system call for many.
+            out.clear();
+            let now = Instant::now();
+            while let Some(call) = next.take().or_else(|| {
+                (tracker.in_flight() < max_in_flight)
+                    .then(|| rx.try_recv().ok())
+                    .flatten()
+            }) {
+                if call.reply.is_closed() {
                     continue;
                 }
-            };
-            // Flushed at once: a TLS stream keeps records back until then.
-            if let Err(e) = write_frame(wr, &frame[..n]).await {
-                call.answer(Err(lost(&e)()));
-                fail_all(waiters, lost(&e));
-                return Ended::Broken(None);
+                if call.deadline <= now {
+                    call.answer(Err(ClientError::Expired));
+                    continue;
+                }
+                let Ok(header) = tracker.start_with_deadline(call.unit, call.expect, call.deadline) else {
+                    // The table is full: this one waits for an answer.
+                    next = Some(call);
+                    break;
+                };
+                let start = out.len();
+                out.resize(start + mbap::MAX_ADU_LEN, 0);
+                match mbap::encode(header, &call.pdu[..], &mut out[start..]) {
+                    Ok(n) => out.truncate(start + n),
+                    Err(e) => {
+                        out.truncate(start);
+                        let _ = tracker.cancel(header.transaction_id);
+                        call.answer(Err(ClientError::Encode(e)));
+                        continue;
+                    }
+                }
+                waiters.insert(header.transaction_id, call);
             }
-            waiters.insert(header.transaction_id, call);
+            // Flushed at once: a TLS stream keeps records back until then.
+            if !out.is_empty() {
+                if let Err(e) = write_frame(wr, &out).await {
+                    fail_all(waiters, lost(&e));
+                    return Ended::Broken(next);
+                }
+            }
             continue;
         }
         if !open && waiters.is_empty() {

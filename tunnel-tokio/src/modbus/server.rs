@@ -125,6 +125,7 @@ where
     let mut dispatcher = Dispatcher::new(Transport::Tcp);
     let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);
     let mut out = [0u8; mbap::MAX_ADU_LEN];
+    let mut replies: Vec<u8> = Vec::new();
     loop {
         loop {
             let frame = match mbap::decode(&buf) {
@@ -151,18 +152,27 @@ where
             };
             match answer {
                 Ok(Some(n)) => {
-                    let mut reply = [0u8; mbap::MAX_ADU_LEN];
-                    let n = mbap::encode(frame.header, &out[mbap::HEADER_LEN..mbap::HEADER_LEN + n], &mut reply)
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    let start = replies.len();
+                    replies.resize(start + mbap::MAX_ADU_LEN, 0);
+                    let n = mbap::encode(
+                        frame.header,
+                        &out[mbap::HEADER_LEN..mbap::HEADER_LEN + n],
+                        &mut replies[start..],
+                    )
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    replies.truncate(start + n);
                     buf.advance(len);
-                    stream.write_all(&reply[..n]).await?;
                 }
                 Ok(None) => buf.advance(len),
                 Err(e) => return Err(io::Error::other(e)),
             }
         }
-        // Every answer to what was read goes out before waiting for more (a
-        // TLS stream keeps records back until flushed).
+        // Every answer to what was read goes out, in one write, before
+        // waiting for more (a TLS stream keeps records back until flushed).
+        if !replies.is_empty() {
+            stream.write_all(&replies).await?;
+            replies.clear();
+        }
         stream.flush().await?;
         match tokio::time::timeout(idle, stream.read_buf(&mut buf)).await {
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "idle")),
