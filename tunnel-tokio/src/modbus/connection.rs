@@ -125,10 +125,7 @@ pub(super) async fn run(config: ClientBuilder, mut rx: mpsc::Receiver<Call>, sha
                 tcp(&mut rd, &mut wr, &mut state, Some(call), &mut rx, max_in_flight, false).await
             }
             (Framing::Tcp, None) => {
-                let link = Box::new(Link {
-                    stream,
-                    state: LinkState::new(),
-                });
+                let link = Box::new(Link::new(stream));
                 plain(link, call, &mut rx, max_in_flight, &shared).await
             }
             _ => rtu(stream, call, &mut rx, config.rtu_silence).await,
@@ -153,7 +150,7 @@ async fn plain(
     let mut next = Some(first);
     loop {
         let outcome = {
-            let Link { stream, state } = &mut *link;
+            let Link { stream, state, .. } = &mut *link;
             let (mut rd, mut wr) = stream.split();
             tcp(&mut rd, &mut wr, state, next.take(), rx, max_in_flight, true).await
         };

@@ -17,6 +17,7 @@
 //! connection that can no longer be trusted, and the task makes a new one.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
@@ -29,7 +30,7 @@ use outpost_modbus_core::{Expectation, Transactions, UnitId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{Instant, Sleep};
 use tracing::{debug, warn};
 
 use super::client::MAX_IN_FLIGHT;
@@ -63,6 +64,53 @@ impl LinkState {
 pub(super) struct Link {
     pub(super) stream: TcpStream,
     pub(super) state: LinkState,
+    /// The deadline of the caller's request, on a timer that outlives it.
+    timer: Timer,
+}
+
+impl Link {
+    pub(super) fn new(stream: TcpStream) -> Self {
+        Link {
+            stream,
+            state: LinkState::new(),
+            timer: Timer {
+                sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+                armed: None,
+            },
+        }
+    }
+}
+
+/// One timer for the connection's callers, armed at a request's deadline
+/// and moved only to an earlier one: requests one after the other (each
+/// due later than the last) leave it armed instead of registering a timer
+/// each. When it fires early, it is armed again.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl Timer {
+    /// Runs `work` until `deadline`; `None` when the deadline came first.
+    async fn by<T>(&mut self, deadline: Instant, work: impl Future<Output = T>) -> Option<T> {
+        tokio::pin!(work);
+        loop {
+            if self.armed.is_none_or(|at| deadline < at) {
+                self.sleep.as_mut().reset(deadline);
+                self.armed = Some(deadline);
+            }
+            tokio::select! {
+                biased;
+                out = &mut work => return Some(out),
+                () = self.sleep.as_mut() => {
+                    self.armed = None;
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Where a connection is parked between the task and its callers.
@@ -234,10 +282,14 @@ pub(super) async fn exchange(
     // middle leaves half a request on the wire.
     borrowed.broken = true;
     let link = borrowed.link.as_deref_mut()?;
-    match timeout_at(deadline, write_frame(&mut link.stream, &frame[..n])).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Some(Err(lost(e))),
-        Err(_) => return Some(Err(ClientError::Timeout)),
+    match link
+        .timer
+        .by(deadline, write_frame(&mut link.stream, &frame[..n]))
+        .await
+    {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Some(Err(lost(e))),
+        None => return Some(Err(ClientError::Timeout)),
     }
     borrowed.broken = false;
     let id = header.transaction_id;
@@ -252,18 +304,18 @@ pub(super) async fn exchange(
             }
         }
         link.state.buf.reserve(mbap::MAX_ADU_LEN);
-        match timeout_at(deadline, link.stream.read_buf(&mut link.state.buf)).await {
-            Ok(Ok(0)) => {
+        match link.timer.by(deadline, link.stream.read_buf(&mut link.state.buf)).await {
+            Some(Ok(0)) => {
                 borrowed.broken = true;
                 let e = io::Error::new(io::ErrorKind::UnexpectedEof, "the device closed the connection");
                 return Some(Err(lost(e)));
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
                 borrowed.broken = true;
                 return Some(Err(lost(e)));
             }
-            Err(_) => {
+            None => {
                 // Its answer, should it come, is a late one.
                 let _ = link.state.tracker.cancel(id);
                 return Some(Err(ClientError::Timeout));
