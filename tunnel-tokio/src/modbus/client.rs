@@ -114,6 +114,13 @@ impl ClientBuilder {
 
 /// An async Modbus client: cheap to clone, every clone shares one connection.
 ///
+/// Over plain Modbus TCP, a request that finds the connection idle is
+/// written and its answer read from the caller's own task, as with a
+/// client owned by one caller; while others are in flight, requests go
+/// through the connection's task, which pipelines them (transaction ids,
+/// up to [`ClientBuilder::max_in_flight`]) and sends all that wait in one
+/// write. Either way every request ends by its deadline.
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), outpost_tunnel_tokio::modbus::ClientError> {
 /// use outpost_modbus_core::UnitId;
