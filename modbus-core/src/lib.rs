@@ -68,6 +68,7 @@
 //! | [`client`] | [`Expectation`] (does this response fit that request?), the TCP [`Transactions`] tracker, and [`client::RtuExchange`] (which RTU frame answers the request in flight) |
 //! | [`server`] | the [`server::DataModel`] trait and the [`server::Server`] dispatcher |
 //! | [`access`] | deny-by-default access rules per role (feature `alloc`) |
+//! | [`scan`] | points to poll, the fewest reads that fetch them, their values, deadbands (feature `alloc`) |
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
@@ -91,6 +92,8 @@ mod exception;
 pub mod frame;
 mod function;
 mod pdu;
+#[cfg(feature = "alloc")]
+pub mod scan;
 pub mod server;
 mod types;
 
