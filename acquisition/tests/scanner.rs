@@ -68,7 +68,7 @@ fn a_group_is_due_at_once_then_every_interval() {
 fn scans_keep_their_rate_and_skip_what_was_missed() {
     let t = Instant::now();
     let mut scanner = Scanner::new(vec![pair()], 4, t);
-    let mut answer = |scanner: &mut Scanner, at: Instant| {
+    let answer = |scanner: &mut Scanner, at: Instant| {
         let read = scanner.poll_read(at, T0).unwrap();
         scanner.handle_answer(T0, read.token, Answer::Registers(&[1, 2]));
     };
