@@ -185,8 +185,9 @@ impl Scanner {
                 Answer::Exception(code) => (last_value, Quality::DeviceException(code)),
                 Answer::Failed => (last_value, Quality::CommFailure),
             };
+            // A point not reported yet is in its group's first scan, a full
+            // one: it is reported whatever this says.
             let changed = match (last, value) {
-                (None, _) => true,
                 (Some(last), _) if last.quality != quality => true,
                 (Some(Reported { value: Some(old), .. }), Some(new)) => spec.deadband.exceeded(old, new),
                 // The same quality and still no value (never read).
