@@ -50,9 +50,14 @@
 #![warn(missing_docs)]
 
 mod group;
+pub mod message;
+mod publisher;
 mod sample;
 mod scanner;
+mod subscriber;
 
 pub use group::{GroupSpec, PointSpec};
+pub use publisher::Publisher;
 pub use sample::{Quality, Sample};
 pub use scanner::{Answer, ReadOrder, Scanner, Token};
+pub use subscriber::{Subscriber, Update};

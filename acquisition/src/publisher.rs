@@ -1,0 +1,213 @@
+//! The agent's side of the channel: samples kept until the hub has them.
+
+use std::collections::VecDeque;
+
+use crate::group::GroupSpec;
+use crate::message::samples::encoded_len;
+use crate::message::{Ack, Birth, Message, PointInfo, Rebirth, Samples, MAX_SAMPLES};
+use crate::sample::Sample;
+
+/// A group as the publisher describes it.
+#[derive(Debug)]
+struct Described {
+    birth: Birth,
+    /// The last sequence number the hub acknowledged.
+    acked: Option<u64>,
+    /// The sequence number of the group's next sample.
+    next_seq: u64,
+}
+
+/// Keeps samples, in order, until the hub acknowledges them, within a
+/// bound in bytes: when it is full the oldest samples are dropped and
+/// counted (the hub then sees a gap and asks for a snapshot). While
+/// connected it gives out each group's birth, then the samples not sent
+/// yet; after a reconnect, every sample not acknowledged again (the hub
+/// drops those it already has by their sequence numbers).
+#[derive(Debug)]
+pub struct Publisher {
+    epoch: u64,
+    groups: Vec<Described>,
+    buffer: VecDeque<Sample>,
+    bytes: usize,
+    capacity: usize,
+    /// Samples at the front of the buffer already sent on this connection.
+    sent: usize,
+    connected: bool,
+    births: VecDeque<usize>,
+    dropped: u64,
+}
+
+impl Publisher {
+    /// A publisher of `groups` (at most 65,536) whose sequence numbers
+    /// belong to `epoch` (choose a new one whenever they start again at
+    /// 0), keeping at most `capacity` bytes of samples.
+    pub fn new(epoch: u64, groups: &[GroupSpec], capacity: usize) -> Self {
+        let groups = groups
+            .iter()
+            .take(usize::from(u16::MAX) + 1)
+            .enumerate()
+            .map(|(index, spec)| Described {
+                birth: Birth {
+                    group: index as u16,
+                    epoch,
+                    next_seq: 0,
+                    unit: spec.unit,
+                    name: spec.name.clone(),
+                    points: spec
+                        .points
+                        .iter()
+                        .map(|p| PointInfo {
+                            name: p.name.clone(),
+                            point: p.point,
+                        })
+                        .collect(),
+                },
+                acked: None,
+                next_seq: 0,
+            })
+            .collect();
+        Publisher {
+            epoch,
+            groups,
+            buffer: VecDeque::new(),
+            bytes: 0,
+            capacity,
+            sent: 0,
+            connected: false,
+            births: VecDeque::new(),
+            dropped: 0,
+        }
+    }
+
+    /// The epoch of its sequence numbers.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Keeps a sample from the scanner; when the bound is passed, the
+    /// oldest are dropped (see [`Publisher::dropped`]). Samples of a group
+    /// it does not know are ignored.
+    pub fn push(&mut self, sample: Sample) {
+        let Some(group) = self.groups.get_mut(sample.group) else {
+            return;
+        };
+        group.next_seq = sample.seq + 1;
+        self.bytes += encoded_len(&sample);
+        self.buffer.push_back(sample);
+        while self.bytes > self.capacity {
+            let Some(oldest) = self.buffer.pop_front() else { break };
+            self.bytes -= encoded_len(&oldest);
+            self.sent = self.sent.saturating_sub(1);
+            self.dropped += 1;
+        }
+    }
+
+    /// Samples dropped because the buffer was full, since it was made.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Samples kept (sent or not) that the hub has not acknowledged.
+    pub fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Whether no sample waits for the hub.
+    pub fn is_empty(&self) -> bool {
+        self.buffer.is_empty()
+    }
+
+    /// Bytes of samples kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A channel to the hub is open: every group's birth goes first, then
+    /// every sample not acknowledged, oldest first.
+    pub fn connected(&mut self) {
+        self.connected = true;
+        self.sent = 0;
+        self.births = (0..self.groups.len()).collect();
+    }
+
+    /// The channel is gone: nothing more is given out until the next.
+    pub fn disconnected(&mut self) {
+        self.connected = false;
+    }
+
+    /// The hub has every sample of a group up to `ack.upto`: they are
+    /// forgotten. An acknowledgement of another epoch is ignored.
+    pub fn handle_ack(&mut self, ack: Ack) {
+        if ack.epoch != self.epoch {
+            return;
+        }
+        let group = usize::from(ack.group);
+        let Some(described) = self.groups.get_mut(group) else {
+            return;
+        };
+        described.acked = Some(described.acked.map_or(ack.upto, |a| a.max(ack.upto)));
+        let mut kept = VecDeque::with_capacity(self.buffer.len());
+        let mut sent = self.sent;
+        for (index, sample) in self.buffer.drain(..).enumerate() {
+            if sample.group == group && sample.seq <= ack.upto {
+                self.bytes -= encoded_len(&sample);
+                if index < self.sent {
+                    sent -= 1;
+                }
+            } else {
+                kept.push_back(sample);
+            }
+        }
+        self.buffer = kept;
+        self.sent = sent;
+    }
+
+    /// The hub asks for a group's birth and a full snapshot: the birth is
+    /// queued; returns whether the group is known (then ask the scanner
+    /// for the snapshot: [`crate::Scanner::request_snapshot`]).
+    pub fn handle_rebirth(&mut self, rebirth: Rebirth) -> bool {
+        let group = usize::from(rebirth.group);
+        if group >= self.groups.len() {
+            return false;
+        }
+        if !self.births.contains(&group) {
+            self.births.push_back(group);
+        }
+        true
+    }
+
+    /// The next message for the hub, of at most about `max_bytes` (one
+    /// sample at least), while connected: births first, then samples of
+    /// one group at a time, in order.
+    pub fn poll_message(&mut self, max_bytes: usize) -> Option<Message> {
+        if !self.connected {
+            return None;
+        }
+        if let Some(group) = self.births.pop_front() {
+            let described = &self.groups[group];
+            let mut birth = described.birth.clone();
+            // Where the hub's view goes on: after what it acknowledged.
+            birth.next_seq = described.acked.map_or(0, |a| a + 1);
+            return Some(Message::Birth(birth));
+        }
+        let first = self.buffer.get(self.sent)?;
+        let group = first.group;
+        let mut size = 0;
+        let mut samples = Vec::new();
+        while let Some(sample) = self.buffer.get(self.sent) {
+            let len = encoded_len(sample);
+            let full = samples.len() == MAX_SAMPLES || (!samples.is_empty() && size + len > max_bytes);
+            if sample.group != group || full {
+                break;
+            }
+            size += len;
+            samples.push(*sample);
+            self.sent += 1;
+        }
+        Some(Message::Samples(Samples {
+            group: group as u16,
+            epoch: self.epoch,
+            samples,
+        }))
+    }
+}

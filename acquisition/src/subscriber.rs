@@ -1,0 +1,181 @@
+//! The hub's side of the channel: what each point is now, and what to ask.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::message::{Ack, Birth, Message, Rebirth, Samples};
+use crate::sample::Sample;
+
+/// A sample as the hub hands it on: the point's name with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// The group's name.
+    pub group: String,
+    /// The point's name.
+    pub point: String,
+    /// The sample (its `group` and `point` are the agent's indices).
+    pub sample: Sample,
+}
+
+/// One group as the hub knows it.
+#[derive(Debug)]
+struct Known {
+    birth: Birth,
+    /// The sequence number expected next.
+    expected: u64,
+    /// The latest sample of each point.
+    latest: Vec<Option<Sample>>,
+    /// A rebirth was asked for and its birth has not come yet.
+    asked: bool,
+}
+
+/// Follows one agent's groups: takes births and samples, keeps the latest
+/// sample of each point, acknowledges what arrived, and asks for a
+/// rebirth (a birth and a full snapshot) when a group is new to it, when
+/// its sequence numbers skip (samples were lost), or when samples come
+/// that no birth described.
+#[derive(Debug, Default)]
+pub struct Subscriber {
+    groups: HashMap<u16, Known>,
+    out: VecDeque<Message>,
+    updates: VecDeque<Update>,
+    gaps: u64,
+    duplicates: u64,
+}
+
+impl Subscriber {
+    /// A subscriber that knows no group yet.
+    pub fn new() -> Self {
+        Subscriber::default()
+    }
+
+    /// A message from the agent. Acknowledgements and rebirth requests
+    /// come out of [`Subscriber::poll_message`], samples out of
+    /// [`Subscriber::poll_update`].
+    pub fn handle(&mut self, message: Message) {
+        match message {
+            Message::Birth(birth) => self.on_birth(birth),
+            Message::Samples(samples) => self.on_samples(samples),
+            // Messages of the hub's own kinds are not the agent's to send.
+            _ => {}
+        }
+    }
+
+    fn ask(&mut self, group: u16) {
+        self.out.push_back(Message::Rebirth(Rebirth { group }));
+    }
+
+    fn on_birth(&mut self, birth: Birth) {
+        let group = birth.group;
+        let asked = self.groups.get(&group).is_some_and(|k| k.asked);
+        // The same run of sequence numbers and the same points: what is
+        // known stays (a birth says where the agent's acknowledged samples
+        // end; what arrived since is not taken twice).
+        let same = self
+            .groups
+            .remove(&group)
+            .filter(|k| k.birth.epoch == birth.epoch && k.birth.points == birth.points);
+        let (expected, latest) = match same {
+            Some(known) => (known.expected.max(birth.next_seq), known.latest),
+            None => (birth.next_seq, vec![None; birth.points.len()]),
+        };
+        self.groups.insert(
+            group,
+            Known {
+                birth,
+                expected,
+                latest,
+                asked: false,
+            },
+        );
+        if !asked {
+            // A birth it did not ask for: a new session or a new group.
+            // Its full snapshot makes the picture whole.
+            if let Some(known) = self.groups.get_mut(&group) {
+                known.asked = true;
+            }
+            self.ask(group);
+        }
+    }
+
+    fn on_samples(&mut self, samples: Samples) {
+        let group = samples.group;
+        let Some(known) = self.groups.get_mut(&group).filter(|k| k.birth.epoch == samples.epoch) else {
+            // No birth describes them: ask for one.
+            if !self.groups.get(&group).is_some_and(|k| k.asked) {
+                if let Some(known) = self.groups.get_mut(&group) {
+                    known.asked = true;
+                }
+                self.ask(group);
+            }
+            return;
+        };
+        let mut gap = false;
+        for sample in samples.samples {
+            if sample.seq < known.expected {
+                self.duplicates += 1;
+                continue;
+            }
+            if sample.seq > known.expected {
+                gap = true;
+                self.gaps += 1;
+            }
+            known.expected = sample.seq + 1;
+            let Some(slot) = known.latest.get_mut(sample.point) else {
+                continue;
+            };
+            *slot = Some(sample);
+            self.updates.push_back(Update {
+                group: known.birth.name.clone(),
+                point: known.birth.points[sample.point].name.clone(),
+                sample,
+            });
+        }
+        let ack = Ack {
+            group,
+            epoch: known.birth.epoch,
+            upto: known.expected.saturating_sub(1),
+        };
+        let ask = gap && !known.asked;
+        if ask {
+            known.asked = true;
+        }
+        if known.expected > 0 {
+            self.out.push_back(Message::Ack(ack));
+        }
+        if ask {
+            self.ask(group);
+        }
+    }
+
+    /// The next message for the agent.
+    pub fn poll_message(&mut self) -> Option<Message> {
+        self.out.pop_front()
+    }
+
+    /// The next sample that arrived, in order.
+    pub fn poll_update(&mut self) -> Option<Update> {
+        self.updates.pop_front()
+    }
+
+    /// The latest sample of a point of a group, by names.
+    pub fn latest(&self, group: &str, point: &str) -> Option<&Sample> {
+        let known = self.groups.values().find(|k| k.birth.name == group)?;
+        let index = known.birth.points.iter().position(|p| p.name == point)?;
+        known.latest[index].as_ref()
+    }
+
+    /// The birth of a group, by name.
+    pub fn birth(&self, group: &str) -> Option<&Birth> {
+        self.groups.values().map(|k| &k.birth).find(|b| b.name == group)
+    }
+
+    /// Times a group's sequence numbers skipped (samples lost on the way).
+    pub fn gaps(&self) -> u64 {
+        self.gaps
+    }
+
+    /// Samples that came again (resent after a reconnect) and were dropped.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+}
