@@ -13,8 +13,6 @@ struct Described {
     birth: Birth,
     /// The last sequence number the hub acknowledged.
     acked: Option<u64>,
-    /// The sequence number of the group's next sample.
-    next_seq: u64,
 }
 
 /// Keeps samples, in order, until the hub acknowledges them, within a
@@ -63,7 +61,6 @@ impl Publisher {
                         .collect(),
                 },
                 acked: None,
-                next_seq: 0,
             })
             .collect();
         Publisher {
@@ -88,10 +85,9 @@ impl Publisher {
     /// oldest are dropped (see [`Publisher::dropped`]). Samples of a group
     /// it does not know are ignored.
     pub fn push(&mut self, sample: Sample) {
-        let Some(group) = self.groups.get_mut(sample.group) else {
+        if sample.group >= self.groups.len() {
             return;
-        };
-        group.next_seq = sample.seq + 1;
+        }
         self.bytes += encoded_len(&sample);
         self.buffer.push_back(sample);
         while self.bytes > self.capacity {

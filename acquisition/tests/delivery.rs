@@ -474,3 +474,89 @@ fn a_new_epoch_or_new_points_start_afresh() {
     assert_eq!(subscriber.latest("tank", "level"), None);
     assert_eq!(subscriber.birth("tank").map(|b| b.points[0].point.address()), Some(5));
 }
+
+#[test]
+fn a_gap_mid_session_asks_for_one_snapshot_and_nothing_unreceived_is_acknowledged() {
+    let mut subscriber = Subscriber::new();
+    let mut publisher = Publisher::new(EPOCH, &[group("tank")], 1 << 20);
+    publisher.connected();
+    // The birth, the rebirth asked for, its birth: settled.
+    exchange(&mut publisher, &mut subscriber);
+    assert_eq!(subscriber.poll_message(), None);
+    // Samples with nothing in them acknowledge nothing.
+    let samples = |seqs: &[u64]| {
+        Message::Samples(outpost_acquisition::message::Samples {
+            group: 0,
+            epoch: EPOCH,
+            samples: seqs.iter().map(|&seq| sample(0, seq, 0, 1)).collect(),
+        })
+    };
+    subscriber.handle(samples(&[]));
+    assert_eq!(subscriber.poll_message(), None);
+    subscriber.handle(samples(&[0, 1]));
+    assert_eq!(
+        subscriber.poll_message(),
+        Some(Message::Ack(Ack {
+            group: 0,
+            epoch: EPOCH,
+            upto: 1
+        }))
+    );
+    assert_eq!(subscriber.poll_message(), None);
+    // 2 to 4 never came: acknowledged up to 5, and a snapshot asked for, once.
+    subscriber.handle(samples(&[5]));
+    assert_eq!(
+        subscriber.poll_message(),
+        Some(Message::Ack(Ack {
+            group: 0,
+            epoch: EPOCH,
+            upto: 5
+        }))
+    );
+    assert_eq!(subscriber.poll_message(), Some(Message::Rebirth(Rebirth { group: 0 })));
+    subscriber.handle(samples(&[8]));
+    assert_eq!(
+        subscriber.poll_message(),
+        Some(Message::Ack(Ack {
+            group: 0,
+            epoch: EPOCH,
+            upto: 8
+        }))
+    );
+    assert_eq!(subscriber.poll_message(), None);
+    assert_eq!(subscriber.gaps(), 2);
+}
+
+#[test]
+fn the_bytes_kept_are_the_bytes_sent() {
+    use outpost_modbus_core::ExceptionCode;
+    let kinds = [
+        (Quality::Good, None),
+        (Quality::Stale, Some(Value::Bool(true))),
+        (Quality::CommFailure, Some(Value::U16(1))),
+        (
+            Quality::DeviceException(ExceptionCode::ServerDeviceBusy),
+            Some(Value::I16(-1)),
+        ),
+        (Quality::Good, Some(Value::U32(1))),
+        (Quality::Good, Some(Value::I32(-1))),
+        (Quality::Good, Some(Value::F32(1.0))),
+    ];
+    for (seq, (quality, value)) in kinds.into_iter().enumerate() {
+        let mut publisher = Publisher::new(EPOCH, &[group("a")], usize::MAX);
+        publisher.connected();
+        publisher.poll_message(usize::MAX);
+        publisher.push(Sample {
+            quality,
+            value,
+            ..sample(0, seq as u64, 0, 0)
+        });
+        let Some(message) = publisher.poll_message(usize::MAX) else {
+            panic!()
+        };
+        let mut bytes = Vec::new();
+        message.encode(&mut bytes);
+        // Kind, group, epoch and count: 13 bytes of header.
+        assert_eq!(publisher.bytes(), bytes.len() - 13, "{quality:?} {value:?}");
+    }
+}

@@ -151,6 +151,17 @@ fn bad_bytes_get_a_typed_error() {
     samples.extend_from_slice(&9u64.to_be_bytes());
     samples.extend_from_slice(&1000u16.to_be_bytes());
     assert_eq!(decode(&samples), MessageError::Truncated("samples"));
+    // Two samples announced, one sample's bytes there.
+    let mut short = samples[..11].to_vec();
+    short.extend_from_slice(&2u16.to_be_bytes());
+    short.extend_from_slice(&one_sample(&[0, 0, 0])[13..]);
+    assert_eq!(decode(&short), MessageError::Truncated("samples"));
+    // And one byte short of two.
+    let mut two = short.clone();
+    two.extend_from_slice(&one_sample(&[0, 0, 0])[13..33]);
+    assert_eq!(decode(&two), MessageError::Truncated("samples"));
+    two.push(0);
+    assert!(Message::decode(&two).is_ok());
     let mut too_many = samples[..11].to_vec();
     too_many.extend_from_slice(&((MAX_SAMPLES + 1) as u16).to_be_bytes());
     assert_eq!(
@@ -216,6 +227,7 @@ fn one_point(name: &[u8], table: u8, address: u16, encoding: [u8; 2]) -> Vec<u8>
 fn bad_birth_fields_are_refused() {
     let decode = |name: &[u8], table, address, encoding| Message::decode(&one_point(name, table, address, encoding));
     assert!(decode(b"p", 2, 0, [2, 0]).is_ok());
+    assert!(decode(&[b'x'; MAX_NAME_LEN], 2, 0, [2, 0]).is_ok());
     assert!(decode(b"p", 2, 0, [4, 1]).is_ok());
     assert_eq!(decode(b"p", 4, 0, [2, 0]), Err(MessageError::Invalid("table")));
     assert_eq!(decode(b"p", 2, 0, [7, 0]), Err(MessageError::Invalid("encoding")));
