@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod acquisition;
 mod binding;
 mod device;
 mod modbus;
@@ -22,6 +23,7 @@ mod tunnel;
 
 /// One function per fuzz target; each takes libFuzzer's raw input.
 pub mod targets {
+    pub use crate::acquisition::acquisition;
     pub use crate::binding::binding;
     pub use crate::modbus::{
         client, mbap, request_pdu, response_check, response_pdu, roundtrip_modbus, rtu_request, rtu_response, server,
@@ -57,4 +59,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("admission", targets::admission),
     ("device_queue", targets::device_queue),
     ("role_certificate", targets::role_certificate),
+    ("acquisition", targets::acquisition),
 ];

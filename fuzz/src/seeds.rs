@@ -136,6 +136,28 @@ pub fn write_seeds(dir: &Path) {
         write(dir, "binding", name, &bytes);
     }
 
+    // Data acquisition: a birth of two points, samples of every quality
+    // and value kind, an acknowledgement, a rebirth.
+    let acquisition = [
+        (
+            "birth",
+            hex("01 0001 0000000000000009 0000000000000000 11 04 7461 6e6b 0002 \
+                 05 6c6576656c 02 0000 0200 04 666c6f77 03 0010 0601"),
+        ),
+        (
+            "samples",
+            hex("02 0001 0000000000000009 0003 \
+                 0000000000000000 0000 0000018bcfe56800 00 01 02 0102 \
+                 0000000000000001 0001 0000018bcfe56800 03 06 00 06 3fc00000 \
+                 0000000000000002 0000 0000018bcfe56800 02 00 01 01"),
+        ),
+        ("ack", hex("03 0001 0000000000000009 0000000000000002")),
+        ("rebirth", hex("04 0001")),
+    ];
+    for (name, bytes) in acquisition {
+        write(dir, "acquisition", name, &bytes);
+    }
+
     // Modbus/TCP Security: role extension values, and a certificate made
     // by OpenSSL carrying the role "operator".
     let roles = [
