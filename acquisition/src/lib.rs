@@ -14,6 +14,15 @@
 //! a [`Quality`] and a per-group sequence number. Time comes in as
 //! arguments; nothing here does IO.
 //!
+//! Samples travel to the hub as [`message`]s over a channel the agent
+//! opens. The agent's [`Publisher`] keeps them, bounded in bytes, until
+//! the hub acknowledges them: each group's birth (its points) goes first
+//! on every connection, then every sample not acknowledged, in order. The
+//! hub's [`Subscriber`] keeps the latest sample of every point,
+//! acknowledges what arrived, drops what comes twice, and asks for a
+//! rebirth when a birth comes unasked (a new session) or the sequence
+//! skips (samples were lost).
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use outpost_acquisition::{Answer, GroupSpec, PointSpec, Quality, Scanner};
