@@ -1,0 +1,105 @@
+//! Data acquisition's CPU cost: one scan of 1,000 points (holding
+//! registers, a tenth of them changing each scan) through the agent's
+//! scanner and publisher, the messages' bytes, and the hub's subscriber,
+//! acknowledgements back: what the sans-IO pipeline can carry per core,
+//! device and network excluded. Printed beside it: the read requests the
+//! plan needs for those points, against one per point.
+//!
+//! `cargo bench -p outpost-benches --bench acquisition`
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use outpost_acquisition::message::Message;
+use outpost_acquisition::{Answer, GroupSpec, PointSpec, Publisher, Scanner, Subscriber};
+use outpost_modbus_core::access::Table;
+use outpost_modbus_core::scan::{plan, Coalesce, Deadband, Encoding, Point, WordOrder};
+use outpost_modbus_core::UnitId;
+
+const POINTS: u16 = 1000;
+
+/// 1,000 points: 800 u16 registers and 100 f32s (two registers each), in
+/// runs with holes of two registers between blocks of 50.
+fn group() -> GroupSpec {
+    let mut group = GroupSpec::new("plant", UnitId(1), Duration::from_secs(1)).coalesce(Coalesce::default().max_gap(2));
+    let mut address = 0u16;
+    for i in 0..POINTS {
+        if i > 0 && i % 50 == 0 {
+            address += 2;
+        }
+        let encoding = if i % 10 == 9 {
+            Encoding::F32(WordOrder::HighFirst)
+        } else {
+            Encoding::U16
+        };
+        let point = Point::new(Table::HoldingRegisters, address, encoding).unwrap();
+        address = point.last() + 1;
+        group = group.point(PointSpec::new(format!("p{i}"), point).deadband(Deadband::new(0.5)));
+    }
+    group
+}
+
+fn pipeline(c: &mut Criterion) {
+    let spec = group();
+    let points: Vec<Point> = spec.points.iter().map(|p| p.point).collect();
+    let reads = plan(&points, spec.coalesce).len();
+    println!(
+        "{POINTS} points: {reads} read requests with coalescing (gap 2), {} without ({:.0}x fewer)",
+        points.len(),
+        points.len() as f64 / reads as f64
+    );
+    let start = Instant::now();
+    let mut scanner = Scanner::new(vec![spec.clone()], 4, start);
+    let mut publisher = Publisher::new(1, &[spec], 1 << 24);
+    let mut subscriber = Subscriber::new();
+    publisher.connected();
+    let mut registers = vec![0u16; 1200];
+    let mut tick = 0u32;
+    let mut bytes = Vec::new();
+    let mut g = c.benchmark_group("acquisition");
+    g.throughput(Throughput::Elements(u64::from(POINTS)));
+    g.bench_function(
+        "scan, publish, subscribe, acknowledge: 1,000 points, a tenth changing",
+        |b| {
+            b.iter(|| {
+                tick += 1;
+                let now = start + Duration::from_secs(u64::from(tick));
+                let at = 1_700_000_000_000 + u64::from(tick) * 1000;
+                // A tenth of the registers move by more than the deadband.
+                for (i, r) in registers.iter_mut().enumerate() {
+                    if (i as u32 + tick) % 10 == 0 {
+                        *r = r.wrapping_add(7);
+                    }
+                }
+                while let Some(read) = scanner.poll_read(now, at) {
+                    let words = &registers[usize::from(read.start)..usize::from(read.start + read.quantity)];
+                    scanner.handle_answer(at, read.token, Answer::Registers(words));
+                }
+                while let Some(sample) = scanner.poll_sample() {
+                    publisher.push(sample);
+                }
+                while let Some(message) = publisher.poll_message(64 * 1024) {
+                    bytes.clear();
+                    message.encode(&mut bytes);
+                    subscriber.handle(Message::decode(&bytes).unwrap());
+                }
+                while subscriber.poll_update().is_some() {}
+                while let Some(message) = subscriber.poll_message() {
+                    match message {
+                        Message::Ack(ack) => publisher.handle_ack(ack),
+                        Message::Rebirth(rebirth) => {
+                            publisher.handle_rebirth(rebirth);
+                            scanner.request_snapshot(usize::from(rebirth.group));
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        },
+    );
+    g.finish();
+    assert!(publisher.is_empty(), "every sample acknowledged");
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
