@@ -24,7 +24,7 @@ fn group() -> GroupSpec {
     let mut group = GroupSpec::new("plant", UnitId(1), Duration::from_secs(1)).coalesce(Coalesce::default().max_gap(2));
     let mut address = 0u16;
     for i in 0..POINTS {
-        if i > 0 && i % 50 == 0 {
+        if i > 0 && i.is_multiple_of(50) {
             address += 2;
         }
         let encoding = if i % 10 == 9 {
@@ -67,7 +67,7 @@ fn pipeline(c: &mut Criterion) {
                 let at = 1_700_000_000_000 + u64::from(tick) * 1000;
                 // A tenth of the registers move by more than the deadband.
                 for (i, r) in registers.iter_mut().enumerate() {
-                    if (i as u32 + tick) % 10 == 0 {
+                    if (i as u32 + tick).is_multiple_of(10) {
                         *r = r.wrapping_add(7);
                     }
                 }
