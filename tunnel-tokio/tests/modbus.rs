@@ -124,20 +124,8 @@ async fn reconnects_after_the_device_drops_the_connection() {
         let model = common::shared();
         for _ in 0..3 {
             let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 260];
-            let n = s.read(&mut buf).await.unwrap();
-            let frame = outpost_modbus_core::frame::mbap::decode(&buf[..n]).unwrap().unwrap();
-            let mut out = [0u8; 260];
-            let len = {
-                let mut m = model.lock().unwrap();
-                Dispatcher::new(Transport::Tcp)
-                    .handle(&mut *m, frame.header.unit, frame.pdu, &mut out[7..])
-                    .unwrap()
-                    .unwrap()
-            };
-            let mut reply = [0u8; 260];
-            let n = outpost_modbus_core::frame::mbap::encode(frame.header, &out[7..7 + len], &mut reply).unwrap();
-            s.write_all(&reply[..n]).await.unwrap();
+            let frame = request(&mut s).await.unwrap();
+            s.write_all(&answer(&model, &frame)).await.unwrap();
         }
     });
     let c = Client::tcp(addr.to_string()).build();
