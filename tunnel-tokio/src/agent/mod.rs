@@ -154,7 +154,10 @@ impl AgentBuilder {
 
     /// Reconnect delays: the first retry waits up to `initial`, each next
     /// up to twice as long, never more than `cap` (full jitter: a uniformly
-    /// random delay below the bound). Defaults: 500 ms and 30 s.
+    /// random delay below the bound). Defaults: 500 ms and 30 s. The
+    /// delays start over from `initial` only after a session that stayed
+    /// up longer than `cap`: a hub that keeps closing sessions sooner keeps
+    /// its agents backing off.
     pub fn backoff(mut self, initial: Duration, cap: Duration) -> Self {
         self.backoff = Some((initial, cap.max(initial)));
         self
