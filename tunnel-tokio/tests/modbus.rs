@@ -338,3 +338,17 @@ async fn callers_alone_and_together_each_get_their_own_answers() {
     // And alone again afterwards.
     assert_eq!(c.read_holding_registers(UNIT, 7, 2).await.unwrap(), [7, 8]);
 }
+
+/// A request whose time is up before it leaves is not sent, on an idle
+/// connection as on a busy one.
+#[tokio::test]
+async fn a_request_out_of_time_is_not_sent() {
+    let (addr, _server) = device().await;
+    let c = Client::tcp(addr.to_string()).build();
+    assert_eq!(c.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0]);
+    let err = c.send_pdu(UNIT, &[0x06, 0, 9, 0, 7], Duration::ZERO).await.unwrap_err();
+    assert!(matches!(err, ClientError::Expired), "{err}");
+    assert_eq!(err.delivery(), Sent::No);
+    // The write did not happen.
+    assert_eq!(c.read_holding_registers(UNIT, 9, 1).await.unwrap(), [9]);
+}

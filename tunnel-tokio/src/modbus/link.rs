@@ -267,6 +267,9 @@ pub(super) async fn exchange(
             return None;
         }
     }
+    if deadline <= Instant::now() {
+        return Some(Err(ClientError::Expired));
+    }
     let Ok(header) = link.state.tracker.start_with_deadline(unit, expect, deadline) else {
         return None;
     };
