@@ -142,20 +142,21 @@ impl Publisher {
             return;
         };
         described.acked = Some(described.acked.map_or(ack.upto, |a| a.max(ack.upto)));
-        let mut kept = VecDeque::with_capacity(self.buffer.len());
-        let mut sent = self.sent;
-        for (index, sample) in self.buffer.drain(..).enumerate() {
-            if sample.group == group && sample.seq <= ack.upto {
-                self.bytes -= encoded_len(&sample);
-                if index < self.sent {
-                    sent -= 1;
-                }
-            } else {
-                kept.push_back(sample);
+        // In place: an acknowledgement comes for every message, and the
+        // buffer may hold a whole outage.
+        let sent = self.sent;
+        let (mut index, mut freed, mut freed_sent) = (0, 0, 0);
+        self.buffer.retain(|sample| {
+            let acked = sample.group == group && sample.seq <= ack.upto;
+            if acked {
+                freed += encoded_len(sample);
+                freed_sent += usize::from(index < sent);
             }
-        }
-        self.buffer = kept;
-        self.sent = sent;
+            index += 1;
+            !acked
+        });
+        self.bytes -= freed;
+        self.sent -= freed_sent;
     }
 
     /// The hub asks for a group's birth and a full snapshot: the birth is

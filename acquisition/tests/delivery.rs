@@ -560,3 +560,34 @@ fn the_bytes_kept_are_the_bytes_sent() {
         assert_eq!(publisher.bytes(), bytes.len() - 13, "{quality:?} {value:?}");
     }
 }
+
+#[test]
+fn an_acknowledgement_may_cover_samples_not_sent_again_yet() {
+    let mut publisher = Publisher::new(EPOCH, &[group("tank")], 1 << 20);
+    publisher.connected();
+    for seq in 0..4 {
+        publisher.push(sample(0, seq, 0, seq as u16));
+    }
+    while publisher.poll_message(usize::MAX).is_some() {}
+    // The link breaks; after the reconnect one sample has gone again when
+    // the acknowledgement of the first three (sent before) arrives.
+    publisher.disconnected();
+    publisher.connected();
+    assert!(matches!(publisher.poll_message(0), Some(Message::Birth(_))));
+    let Some(Message::Samples(resent)) = publisher.poll_message(0) else {
+        panic!()
+    };
+    assert_eq!(resent.samples.len(), 1);
+    publisher.handle_ack(Ack {
+        group: 0,
+        epoch: EPOCH,
+        upto: 2,
+    });
+    assert_eq!(publisher.len(), 1);
+    // What is left goes next, once.
+    let Some(Message::Samples(rest)) = publisher.poll_message(usize::MAX) else {
+        panic!()
+    };
+    assert_eq!(rest.samples.iter().map(|s| s.seq).collect::<Vec<_>>(), [3]);
+    assert_eq!(publisher.poll_message(usize::MAX), None);
+}

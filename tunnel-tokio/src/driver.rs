@@ -642,6 +642,27 @@ mod tests {
         assert_eq!(input.large.capacity(), 0);
     }
 
+    #[test]
+    fn the_output_buffer_is_written_in_parts_and_given_back_when_large() {
+        let mut output = Output::default();
+        assert!(output.is_done());
+        output.buf.extend_from_slice(&[1; 100]);
+        output.wrote(60);
+        assert!(!output.is_done());
+        assert_eq!((output.written, output.buf.len()), (60, 100));
+        output.wrote(40);
+        // All written; a small buffer is kept for the next turn.
+        assert_eq!((output.written, output.buf.len()), (0, 0));
+        assert!(output.buf.capacity() >= 100);
+        assert!(!output.is_done(), "written but not flushed");
+        output.unflushed = false;
+        assert!(output.is_done());
+        // A large one is given back once it is out.
+        output.buf.extend_from_slice(&vec![2; Output::KEEP + 1]);
+        output.wrote(Output::KEEP + 1);
+        assert_eq!(output.buf.capacity(), 0);
+    }
+
     /// A hub and an agent driver over an in-memory pipe, established.
     struct Pair {
         hub_commands: mpsc::Sender<Command>,
