@@ -65,8 +65,8 @@ mod sample;
 mod scanner;
 mod subscriber;
 
-pub use group::{GroupSpec, PointSpec};
-pub use publisher::Publisher;
+pub use group::{GroupError, GroupSpec, PointSpec};
+pub use publisher::{Publisher, DEFAULT_WINDOW};
 pub use sample::{Quality, Sample};
 pub use scanner::{Answer, ReadOrder, Scanner, Token};
 pub use subscriber::{Subscriber, Update};

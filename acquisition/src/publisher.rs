@@ -33,7 +33,14 @@ pub struct Publisher {
     connected: bool,
     births: VecDeque<usize>,
     dropped: u64,
+    /// Messages of samples sent that may wait for their acknowledgement.
+    window: usize,
+    /// Messages of samples sent and not acknowledged yet.
+    unacked: usize,
 }
+
+/// Messages of samples sent ahead of their acknowledgements, by default.
+pub const DEFAULT_WINDOW: usize = 16;
 
 impl Publisher {
     /// A publisher of `groups` (at most 65,536) whose sequence numbers
@@ -49,6 +56,7 @@ impl Publisher {
                     group: index as u16,
                     epoch,
                     next_seq: 0,
+                    device: spec.device.clone(),
                     unit: spec.unit,
                     name: spec.name.clone(),
                     points: spec
@@ -73,7 +81,18 @@ impl Publisher {
             connected: false,
             births: VecDeque::new(),
             dropped: 0,
+            window: DEFAULT_WINDOW,
+            unacked: 0,
         }
+    }
+
+    /// Sets how many messages of samples may be sent ahead of their
+    /// acknowledgements (at least 1; [`DEFAULT_WINDOW`] by default): the
+    /// rest wait here, in the bounded buffer, not in the connection's
+    /// queues.
+    pub fn window(mut self, messages: usize) -> Self {
+        self.window = messages.max(1);
+        self
     }
 
     /// The epoch of its sequence numbers.
@@ -123,6 +142,7 @@ impl Publisher {
     pub fn connected(&mut self) {
         self.connected = true;
         self.sent = 0;
+        self.unacked = 0;
         self.births = (0..self.groups.len()).collect();
     }
 
@@ -142,6 +162,8 @@ impl Publisher {
             return;
         };
         described.acked = Some(described.acked.map_or(ack.upto, |a| a.max(ack.upto)));
+        // The hub answers every message of samples once.
+        self.unacked = self.unacked.saturating_sub(1);
         // In place: an acknowledgement comes for every message, and the
         // buffer may hold a whole outage.
         let sent = self.sent;
@@ -167,6 +189,9 @@ impl Publisher {
         if group >= self.groups.len() {
             return false;
         }
+        // Asked in answer to samples it could not place (instead of an
+        // acknowledgement).
+        self.unacked = self.unacked.saturating_sub(1);
         if !self.births.contains(&group) {
             self.births.push_back(group);
         }
@@ -175,7 +200,8 @@ impl Publisher {
 
     /// The next message for the hub, of at most about `max_bytes` (one
     /// sample at least), while connected: births first, then samples of
-    /// one group at a time, in order.
+    /// one group at a time, in order, while fewer than the window's
+    /// messages of samples wait for their acknowledgements.
     pub fn poll_message(&mut self, max_bytes: usize) -> Option<Message> {
         if !self.connected {
             return None;
@@ -185,7 +211,13 @@ impl Publisher {
             let mut birth = described.birth.clone();
             // Where the hub's view goes on: after what it acknowledged.
             birth.next_seq = described.acked.map_or(0, |a| a + 1);
+            // Samples sent before it that the hub could not place get no
+            // answer: the window starts over.
+            self.unacked = 0;
             return Some(Message::Birth(birth));
+        }
+        if self.unacked >= self.window {
+            return None;
         }
         let first = self.buffer.get(self.sent)?;
         let group = first.group;
@@ -201,6 +233,7 @@ impl Publisher {
             samples.push(*sample);
             self.sent += 1;
         }
+        self.unacked += 1;
         Some(Message::Samples(Samples {
             group: group as u16,
             epoch: self.epoch,

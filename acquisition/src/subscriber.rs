@@ -8,6 +8,8 @@ use crate::sample::Sample;
 /// A sample as the hub hands it on: the point's name with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
+    /// The device's name (as the agent calls it).
+    pub device: String,
     /// The group's name.
     pub group: String,
     /// The point's name.
@@ -125,6 +127,7 @@ impl Subscriber {
             };
             *slot = Some(sample);
             self.updates.push_back(Update {
+                device: known.birth.device.clone(),
                 group: known.birth.name.clone(),
                 point: known.birth.points[sample.point].name.clone(),
                 sample,
@@ -167,6 +170,18 @@ impl Subscriber {
     /// The birth of a group, by name.
     pub fn birth(&self, group: &str) -> Option<&Birth> {
         self.groups.values().map(|k| &k.birth).find(|b| b.name == group)
+    }
+
+    /// Every group it knows, by their births.
+    pub fn births(&self) -> impl Iterator<Item = &Birth> {
+        self.groups.values().map(|k| &k.birth)
+    }
+
+    /// The latest sample of every point of a group, by the group's name,
+    /// in the birth's order (none for a point not reported yet).
+    pub fn group_latest(&self, group: &str) -> Option<(&Birth, &[Option<Sample>])> {
+        let known = self.groups.values().find(|k| k.birth.name == group)?;
+        Some((&known.birth, &known.latest))
     }
 
     /// Times a group's sequence numbers skipped (samples lost on the way).

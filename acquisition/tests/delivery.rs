@@ -591,3 +591,120 @@ fn an_acknowledgement_may_cover_samples_not_sent_again_yet() {
     assert_eq!(rest.samples.iter().map(|s| s.seq).collect::<Vec<_>>(), [3]);
     assert_eq!(publisher.poll_message(usize::MAX), None);
 }
+
+/// Samples of `group` 0, one per message (a small size asked).
+fn samples_sent(publisher: &mut Publisher) -> Vec<u64> {
+    std::iter::from_fn(|| publisher.poll_message(1))
+        .map(|m| match m {
+            Message::Samples(s) => s.samples[0].seq,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn no_more_than_the_window_of_messages_waits_for_acknowledgements() {
+    let mut publisher = Publisher::new(EPOCH, &[group("tank")], 1 << 20).window(3);
+    for seq in 0..10 {
+        publisher.push(sample(0, seq, 0, seq as u16));
+    }
+    publisher.connected();
+    assert!(matches!(publisher.poll_message(1), Some(Message::Birth(_))));
+    assert_eq!(samples_sent(&mut publisher), [0, 1, 2]);
+    // Each acknowledgement lets one more go.
+    publisher.handle_ack(Ack {
+        group: 0,
+        epoch: EPOCH,
+        upto: 0,
+    });
+    assert_eq!(samples_sent(&mut publisher), [3]);
+    // An acknowledgement of another epoch is no answer.
+    publisher.handle_ack(Ack {
+        group: 0,
+        epoch: EPOCH + 1,
+        upto: 9,
+    });
+    assert_eq!(samples_sent(&mut publisher), [] as [u64; 0]);
+    // A rebirth asked instead of an acknowledgement is an answer; the
+    // birth it asked for starts the window over.
+    assert!(publisher.handle_rebirth(Rebirth { group: 0 }));
+    assert!(matches!(publisher.poll_message(1), Some(Message::Birth(_))));
+    assert_eq!(samples_sent(&mut publisher), [4, 5, 6]);
+    // A new connection starts it over too, from what was not acknowledged.
+    publisher.disconnected();
+    assert!(publisher.poll_message(1).is_none());
+    publisher.connected();
+    assert!(matches!(publisher.poll_message(1), Some(Message::Birth(_))));
+    assert_eq!(samples_sent(&mut publisher), [1, 2, 3]);
+    assert_eq!(publisher.len(), 9);
+}
+
+#[test]
+fn a_window_of_one_still_delivers_everything() {
+    let mut publisher = Publisher::new(EPOCH, &[group("tank")], 1 << 20).window(0);
+    let mut subscriber = Subscriber::new();
+    publisher.connected();
+    for seq in 0..50 {
+        publisher.push(sample(0, seq, (seq % 2) as usize, seq as u16));
+    }
+    exchange(&mut publisher, &mut subscriber);
+    assert!(publisher.is_empty());
+    let seqs: Vec<u64> = updates(&mut subscriber).iter().map(|u| u.sample.seq).collect();
+    assert_eq!(seqs, (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn groups_that_a_birth_cannot_carry_are_refused() {
+    use outpost_acquisition::message::{MAX_NAME_LEN, MAX_POINTS};
+    use outpost_acquisition::GroupError;
+    let point = || Point::new(Table::HoldingRegisters, 0, Encoding::U16).unwrap();
+    assert_eq!(group("tank").check(), Ok(()));
+    assert_eq!(
+        group(&"x".repeat(MAX_NAME_LEN))
+            .device("d".repeat(MAX_NAME_LEN))
+            .check(),
+        Ok(())
+    );
+    let name = |what, name: String| Err(GroupError::Name { what, name });
+    assert_eq!(group("").check(), name("group name", String::new()));
+    let long = "x".repeat(MAX_NAME_LEN + 1);
+    assert_eq!(group(&long).check(), name("group name", long.clone()));
+    assert_eq!(
+        group("tank").device(long.clone()).check(),
+        name("device name", long.clone())
+    );
+    assert_eq!(
+        group("tank").point(PointSpec::new(long.clone(), point())).check(),
+        name("point name", long.clone())
+    );
+    assert_eq!(
+        group("tank").point(PointSpec::new("", point())).check(),
+        name("point name", String::new())
+    );
+    assert_eq!(
+        GroupSpec::new("empty", UnitId(1), SECOND).check(),
+        Err(GroupError::Points {
+            group: "empty".into(),
+            count: 0
+        })
+    );
+    let mut big = GroupSpec::new("big", UnitId(1), SECOND);
+    for i in 0..MAX_POINTS {
+        big = big.point(PointSpec::new(format!("p{i}"), point()));
+    }
+    assert_eq!(big.check(), Ok(()));
+    assert_eq!(
+        big.point(PointSpec::new("one more", point())).check(),
+        Err(GroupError::Points {
+            group: "big".into(),
+            count: MAX_POINTS + 1
+        })
+    );
+    assert_eq!(
+        group("tank").point(PointSpec::new("flow", point())).check(),
+        Err(GroupError::DuplicatePoint {
+            group: "tank".into(),
+            point: "flow".into()
+        })
+    );
+}

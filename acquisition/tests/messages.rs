@@ -38,6 +38,7 @@ fn birth() -> Birth {
         group: 7,
         epoch: 0x0102_0304_0506_0708,
         next_seq: 42,
+        device: "plc-1".into(),
         unit: UnitId(17),
         name: "boiler ✓".into(),
         points: every_encoding()
@@ -212,6 +213,7 @@ fn one_point(name: &[u8], table: u8, address: u16, encoding: [u8; 2]) -> Vec<u8>
     let mut b = vec![1, 0, 1];
     b.extend_from_slice(&9u64.to_be_bytes());
     b.extend_from_slice(&0u64.to_be_bytes());
+    b.extend_from_slice(&[1, b'd']);
     b.push(1);
     b.extend_from_slice(&[1, b'g']);
     b.extend_from_slice(&1u16.to_be_bytes());
@@ -252,7 +254,7 @@ fn bad_birth_fields_are_refused() {
         })
     );
     let mut many = one_point(b"p", 2, 0, [2, 0]);
-    many[22..24].copy_from_slice(&((MAX_POINTS + 1) as u16).to_be_bytes());
+    many[24..26].copy_from_slice(&((MAX_POINTS + 1) as u16).to_be_bytes());
     assert!(matches!(
         Message::decode(&many),
         Err(MessageError::TooLong { what: "points", .. })

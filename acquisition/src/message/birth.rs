@@ -32,6 +32,8 @@ pub struct Birth {
     pub epoch: u64,
     /// The sequence number of the group's next sample.
     pub next_seq: u64,
+    /// The device polled, by the agent's name for it.
+    pub device: String,
     /// The unit polled.
     pub unit: UnitId,
     /// The group's name.
@@ -89,6 +91,7 @@ impl Birth {
         out.extend_from_slice(&self.group.to_be_bytes());
         out.extend_from_slice(&self.epoch.to_be_bytes());
         out.extend_from_slice(&self.next_seq.to_be_bytes());
+        put_name(out, &self.device);
         out.push(self.unit.0);
         put_name(out, &self.name);
         let count = self.points.len().min(MAX_POINTS);
@@ -109,6 +112,7 @@ impl Birth {
         let group = r.u16("group")?;
         let epoch = r.u64("epoch")?;
         let next_seq = r.u64("sequence number")?;
+        let device = r.name(MAX_NAME_LEN, "device name")?;
         let unit = UnitId(r.u8("unit")?);
         let name = r.name(MAX_NAME_LEN, "group name")?;
         // Each point: a name's length byte, a table, an address, an encoding.
@@ -132,6 +136,7 @@ impl Birth {
             group,
             epoch,
             next_seq,
+            device,
             unit,
             name,
             points,
