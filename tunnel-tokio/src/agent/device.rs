@@ -119,6 +119,8 @@ pub(crate) struct DeviceRuntime {
     units: [bool; 256],
     queue: Mutex<Queue>,
     pub(crate) timeout: Duration,
+    /// Requests it takes at once.
+    pub(crate) max_in_flight: usize,
     /// How long the device takes to answer (`outpost_agent_device_seconds`).
     pub(crate) latency: metrics::Histogram,
     /// Whether the last attempt could not connect (logged when it changes).
@@ -207,6 +209,7 @@ impl DeviceRuntime {
                 waiters: HashMap::new(),
             }),
             timeout: device.timeout,
+            max_in_flight: device.max_in_flight,
         }
     }
 

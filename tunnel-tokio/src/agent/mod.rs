@@ -9,6 +9,7 @@
 //! and answered within the hub's budget. Nothing the hub sends widens the
 //! policy.
 
+mod acquire;
 mod device;
 mod serve;
 
@@ -22,11 +23,13 @@ use outpost_modbus_core::access::Policy;
 use outpost_tunnel_proto::{AgentId, AgentIdentity, Config, Random, Secret, Session, SessionError, Start};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::{info, warn};
 
+pub(crate) use acquire::CHANNEL as ACQUISITION;
 pub use device::Device;
 use device::DeviceRuntime;
+pub use outpost_acquisition::{GroupSpec, PointSpec};
 
 use crate::counted::{Counted, Traffic};
 use crate::driver::{closer, drive, Ended};
@@ -43,6 +46,20 @@ pub enum AgentError {
     /// Two devices have the same name.
     #[error("device {0} is configured twice")]
     DuplicateDevice(String),
+    /// A scan group names a device the agent does not have.
+    #[error("scan group {group} names device {device}, which is not configured")]
+    UnknownDevice {
+        /// The group.
+        group: String,
+        /// The device it names.
+        device: String,
+    },
+    /// A scan group cannot be published as it is.
+    #[error("{0}")]
+    Group(#[from] outpost_acquisition::GroupError),
+    /// Two scan groups have the same name.
+    #[error("scan group {0} is configured twice")]
+    DuplicateGroup(String),
 }
 
 /// Counters of an agent, readable at any time.
@@ -74,6 +91,8 @@ pub struct AgentStats {
     pub bytes_in: u64,
     /// Bytes sent to the hub (TLS payload).
     pub bytes_out: u64,
+    /// Samples of scan groups dropped because the buffer was full.
+    pub samples_dropped: u64,
 }
 
 /// Everything a running agent shares between its tasks.
@@ -98,6 +117,8 @@ pub(crate) struct Inner {
     pub(crate) stopping: watch::Sender<Option<Duration>>,
     pub(crate) trail: crate::audit::Trail,
     pub(crate) meters: crate::metrics::AgentMeters,
+    /// Scan groups and the samples waiting for the hub, if any group is set.
+    pub(crate) acquisition: Option<Arc<acquire::Acquisition>>,
 }
 
 /// Settings of an [`Agent`].
@@ -112,6 +133,8 @@ pub struct AgentBuilder {
     backoff: Option<(Duration, Duration)>,
     connect_timeout: Option<Duration>,
     local_address: Option<IpAddr>,
+    groups: Vec<GroupSpec>,
+    buffer: Option<usize>,
 }
 
 impl AgentBuilder {
@@ -177,6 +200,25 @@ impl AgentBuilder {
         self
     }
 
+    /// A scan group: its points are polled from the device it names
+    /// ([`GroupSpec::device`]) at its interval, through the device's queue
+    /// (scans and the hub's requests share its in-flight limit), and
+    /// reported by exception to the hub over a channel the agent opens.
+    /// Samples wait for the hub's acknowledgement in a buffer bounded in
+    /// bytes ([`AgentBuilder::acquisition_buffer`]).
+    pub fn scan(mut self, group: GroupSpec) -> Self {
+        self.groups.push(group);
+        self
+    }
+
+    /// How many bytes of samples the agent keeps while the hub cannot take
+    /// them (16 MiB; about 30 bytes a sample): past it, the oldest are
+    /// dropped, counted and logged, and the hub asks for a snapshot.
+    pub fn acquisition_buffer(mut self, bytes: usize) -> Self {
+        self.buffer = Some(bytes);
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<Agent, AgentError> {
         let (id, secret) = self.identity.ok_or(AgentError::Missing("an identity"))?;
@@ -184,6 +226,19 @@ impl AgentBuilder {
         for d in &self.devices {
             if devices.insert(d.name.clone(), d.clone()).is_some() {
                 return Err(AgentError::DuplicateDevice(d.name.clone()));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for g in &self.groups {
+            g.check()?;
+            if !devices.contains_key(&g.device) {
+                return Err(AgentError::UnknownDevice {
+                    group: g.name.clone(),
+                    device: g.device.clone(),
+                });
+            }
+            if !names.insert(g.name.as_str()) {
+                return Err(AgentError::DuplicateGroup(g.name.clone()));
             }
         }
         Ok(Agent {
@@ -199,6 +254,8 @@ impl AgentBuilder {
                 .unwrap_or((Duration::from_millis(500), Duration::from_secs(30))),
             connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
             local_address: self.local_address,
+            groups: self.groups,
+            buffer: self.buffer.unwrap_or(acquire::DEFAULT_BUFFER),
         })
     }
 }
@@ -234,6 +291,8 @@ pub struct Agent {
     backoff: (Duration, Duration),
     connect_timeout: Duration,
     local_address: Option<IpAddr>,
+    groups: Vec<GroupSpec>,
+    buffer: usize,
 }
 
 impl Agent {
@@ -250,6 +309,16 @@ impl Agent {
     /// Outside a tokio runtime.
     pub fn spawn(self) -> RunningAgent {
         let (connected, watcher) = watch::channel(false);
+        let devices: HashMap<String, Arc<DeviceRuntime>> = self
+            .devices
+            .iter()
+            .map(|d| (d.name.clone(), Arc::new(DeviceRuntime::start(d))))
+            .collect();
+        // A new run of sequence numbers for every start of the agent.
+        let mut epoch = [0u8; 8];
+        let _ = provider().secure_random.fill(&mut epoch);
+        let acquisition =
+            acquire::Acquisition::new(self.groups, &devices, u64::from_be_bytes(epoch), self.buffer).map(Arc::new);
         let inner = Arc::new(Inner {
             hub: self.hub,
             tls: self.tls,
@@ -257,11 +326,7 @@ impl Agent {
             secret: self.secret,
             config: self.config,
             policy: std::sync::RwLock::new(Arc::new(self.policy)),
-            devices: self
-                .devices
-                .iter()
-                .map(|d| (d.name.clone(), Arc::new(DeviceRuntime::start(d))))
-                .collect(),
+            devices,
             backoff: self.backoff,
             connect_timeout: self.connect_timeout,
             local_address: self.local_address,
@@ -270,6 +335,7 @@ impl Agent {
             stopping: watch::channel(None).0,
             trail: crate::audit::Trail::default(),
             meters: crate::metrics::AgentMeters::new(),
+            acquisition,
         });
         info!(
             target: "outpost::audit",
@@ -280,9 +346,18 @@ impl Agent {
             "agent started; access policy loaded"
         );
         let task = tokio::spawn(run(Arc::clone(&inner)));
+        // The scans run whether the hub is there or not: what they take
+        // waits for it.
+        let mut scans = JoinSet::new();
+        if let Some(acquisition) = &inner.acquisition {
+            for index in 0..acquisition.devices() {
+                scans.spawn(Arc::clone(acquisition).scan(index));
+            }
+        }
         RunningAgent {
             inner,
             task,
+            scans,
             connected: watcher,
         }
     }
@@ -293,6 +368,8 @@ impl Agent {
 pub struct RunningAgent {
     inner: Arc<Inner>,
     task: JoinHandle<()>,
+    /// The scan tasks, one per device with scan groups (aborted with it).
+    scans: JoinSet<()>,
     connected: watch::Receiver<bool>,
 }
 
@@ -343,6 +420,7 @@ impl Inner {
             denials: c.denials.load(Relaxed),
             bytes_in: c.traffic.received(),
             bytes_out: c.traffic.sent(),
+            samples_dropped: self.acquisition.as_ref().map_or(0, |a| a.dropped()),
         }
     }
 }
@@ -416,6 +494,8 @@ impl RunningAgent {
         let _ = self.inner.stopping.send(Some(grace));
         info!(target: "outpost::audit", event = "agent.stopping", agent = %self.inner.id, grace = ?grace, "agent stopping: finishing the requests in service");
         // The serve loop closes by `grace`; the CLOSE gets a moment more.
+        // Scans stop at once: what they would take has no session to go to.
+        self.scans.shutdown().await;
         if tokio::time::timeout(grace + Duration::from_secs(1), &mut self.task)
             .await
             .is_err()

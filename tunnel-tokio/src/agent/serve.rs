@@ -11,16 +11,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use outpost_modbus_core::access::Denial;
 use outpost_modbus_core::{Request, UnitId};
-use outpost_tunnel_proto::{ChannelId, Message};
+use outpost_tunnel_proto::{ChannelId, ErrorCode, Message};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use super::acquire;
 use super::device::{DeviceRuntime, NoSlot};
 use super::Inner;
 use crate::audit::touched_span;
 use crate::binding::{ChannelMetadata, Outcome};
-use crate::driver::{Command, DriverEvent};
+use crate::driver::{Command, DriverEvent, Target};
 use crate::modbus::Requests;
 use crate::profile::failure::outcome_of_device_error;
 use crate::profile::{Admission, Refusal, Verdict};
@@ -31,6 +32,32 @@ const MAX_REQUESTS: usize = 4096;
 /// being read (each request yields one; the session's windows then hold
 /// the hub back).
 const OUTBOX: usize = MAX_REQUESTS;
+
+/// Samples are queued for the driver only while fewer commands than this
+/// wait (the publisher's window bounds them too).
+const PUBLISH_BELOW: usize = 64;
+
+/// Waits until the publisher may have a message.
+async fn ready(acquisition: Option<&acquire::Acquisition>) {
+    match acquisition {
+        Some(a) => a.ready.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Queues the publisher's messages for the hub.
+fn publish(acquisition: &acquire::Acquisition, channel: ChannelId, outbox: &mut VecDeque<Command>) {
+    while outbox.len() < PUBLISH_BELOW {
+        let Some(payload) = acquisition.poll_message() else {
+            return;
+        };
+        outbox.push_back(Command::Send {
+            channel,
+            correlation: 0,
+            payload,
+        });
+    }
+}
 
 /// A forwarded request whose outcome was handed to the driver.
 struct Answered {
@@ -54,6 +81,10 @@ pub(super) async fn serve(
     // (or when the grace period is over).
     let mut stopping = inner.stopping.subscribe();
     let mut going_away = false;
+    // The data acquisition channel: opened once the session is up, carries
+    // samples once the hub accepted it.
+    let acquisition = inner.acquisition.clone();
+    let mut acquiring: Option<(ChannelId, bool)> = None;
     if let Some(grace) = *stopping.borrow_and_update() {
         going_away = true;
         outbox.push_back(Command::GoAway(grace));
@@ -74,6 +105,10 @@ pub(super) async fn serve(
                 match event {
                     DriverEvent::Established(agent) => {
                         established = true;
+                        if acquisition.is_some() && !going_away {
+                            let target = Box::new(Target { name: Bytes::from_static(acquire::CHANNEL), metadata: Bytes::new() });
+                            outbox.push_back(Command::Open { token: 0, target });
+                        }
                         inner.counters.sessions.fetch_add(1, Relaxed);
                         let _ = inner.connected.send(true);
                         info!(target: "outpost::audit", event = "session.established", %agent, hub = %inner.hub, "session established with the hub");
@@ -91,16 +126,55 @@ pub(super) async fn serve(
                             }
                         }
                     }
+                    DriverEvent::Opened { result, .. } => match result {
+                        Ok(channel) => acquiring = Some((channel, false)),
+                        Err(e) => warn!(agent = %inner.id, error = %e, "the data acquisition channel could not be opened"),
+                    },
+                    DriverEvent::ChannelAccepted(channel) if acquiring == Some((channel, false)) => {
+                        acquiring = Some((channel, true));
+                        if let Some(a) = &acquisition {
+                            a.connected();
+                            debug!(%channel, "the hub takes samples");
+                            publish(a, channel, &mut outbox);
+                        }
+                    }
+                    DriverEvent::ChannelRefused(channel, code) if acquiring.is_some_and(|(c, _)| c == channel) => {
+                        acquiring = None;
+                        warn!(agent = %inner.id, %code, "the hub refused the data acquisition channel; samples wait for the next session");
+                    }
+                    DriverEvent::Message(channel, message) if acquiring.is_some_and(|(c, _)| c == channel) => {
+                        if let Some(a) = &acquisition {
+                            if let Err(e) = a.handle(&message.payload) {
+                                warn!(agent = %inner.id, error = %e, "the hub sent a data acquisition message that is not one; channel reset");
+                                a.disconnected();
+                                acquiring = None;
+                                outbox.push_back(Command::Reset(channel, ErrorCode::ProtocolError));
+                            } else {
+                                publish(a, channel, &mut outbox);
+                            }
+                        }
+                    }
+                    DriverEvent::ChannelGone(channel) if acquiring.is_some_and(|(c, _)| c == channel) => {
+                        acquiring = None;
+                        if let Some(a) = &acquisition {
+                            a.disconnected();
+                        }
+                        warn!(agent = %inner.id, "the data acquisition channel is gone; samples wait for the next session");
+                    }
                     DriverEvent::Message(channel, message) => {
                         if let Some(command) = admit(&inner, &mut admission, &mut requests, &commands, channel, message) {
                             outbox.push_back(command);
                         }
                     }
                     DriverEvent::ChannelGone(channel) => admission.channel_gone(channel),
-                    DriverEvent::Opened { .. }
-                    | DriverEvent::ChannelAccepted(_)
+                    DriverEvent::ChannelAccepted(_)
                     | DriverEvent::ChannelRefused(..)
                     | DriverEvent::GoingAway => {}
+                }
+            }
+            () = ready(acquisition.as_deref()), if acquiring.is_some_and(|(_, up)| up) && outbox.len() < PUBLISH_BELOW => {
+                if let (Some(a), Some((channel, _))) = (&acquisition, acquiring) {
+                    publish(a, channel, &mut outbox);
                 }
             }
             changed = stopping.changed(), if !going_away => {
@@ -120,8 +194,12 @@ pub(super) async fn serve(
             },
         }
     }
-    // The session is over: requests still running have no one to answer.
+    // The session is over: requests still running have no one to answer;
+    // samples not acknowledged wait for the next.
     requests.abort_all();
+    if let Some(a) = &acquisition {
+        a.disconnected();
+    }
     established
 }
 

@@ -5,16 +5,19 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use outpost_tunnel_proto::{AgentId, ErrorCode};
+use outpost_acquisition::{Subscriber, Update};
+use outpost_tunnel_proto::{AgentId, ChannelId, ChannelKind, ErrorCode};
 use rustls::pki_types::CertificateDer;
-use tokio::sync::oneshot;
-use tracing::{debug, info};
+use tokio::sync::{broadcast, oneshot};
+use tracing::{debug, info, warn};
 
+use super::values::{Filter, PointValue};
+use crate::agent::ACQUISITION;
 use crate::driver::{Closer, Command, DriverEvent, Target};
 use crate::profile::{Action, Failure, OpenToken, RequestId, Requester, RequesterConfig, Submit};
 
@@ -47,6 +50,17 @@ struct State {
     /// Commands for the carrier, in order, until its driver takes them
     /// (bounded by the requester's requests and channels).
     outbox: VecDeque<Command>,
+    /// The agent's data acquisition, once it opened its channel (boxed:
+    /// most agents idle without one).
+    acquisition: Option<Box<Acquired>>,
+}
+
+/// An agent's scan groups as the hub follows them.
+#[derive(Debug, Default)]
+struct Acquired {
+    /// The current session's acquisition channel.
+    channel: Option<ChannelId>,
+    subscriber: Subscriber,
 }
 
 impl State {
@@ -83,6 +97,8 @@ impl State {
 pub(crate) struct Line {
     pub(crate) agent: AgentId,
     state: Mutex<State>,
+    /// Where the values its agent reports go.
+    values: broadcast::Sender<Arc<PointValue>>,
 }
 
 /// A session replaced by a newer one of the same agent.
@@ -92,15 +108,17 @@ pub(crate) struct Superseded {
 }
 
 impl Line {
-    pub(crate) fn new(agent: AgentId, config: RequesterConfig) -> Self {
+    pub(crate) fn new(agent: AgentId, config: RequesterConfig, values: broadcast::Sender<Arc<PointValue>>) -> Self {
         Line {
             agent,
+            values,
             state: Mutex::new(State {
                 requester: Requester::new(config),
                 waiters: HashMap::new(),
                 carrier: None,
                 generation: 0,
                 outbox: VecDeque::new(),
+                acquisition: None,
             }),
         }
     }
@@ -139,6 +157,9 @@ impl Line {
         let generation = state.generation;
         let old = state.carrier.take();
         state.outbox.clear();
+        if let Some(acquired) = &mut state.acquisition {
+            acquired.channel = None;
+        }
         if old.is_some() {
             state.requester.session_down(now);
         }
@@ -167,6 +188,9 @@ impl Line {
         if state.carrier.as_ref().is_some_and(|c| c.generation == generation) {
             state.carrier = None;
             state.outbox.clear();
+            if let Some(acquired) = &mut state.acquisition {
+                acquired.channel = None;
+            }
             state.requester.session_down(Instant::now());
             state.settle();
         }
@@ -267,6 +291,10 @@ impl Line {
         if state.carrier.as_ref().is_none_or(|c| c.generation != generation) {
             return;
         }
+        if self.on_acquisition(&mut state, &event) {
+            state.flush();
+            return;
+        }
         let requester = &mut state.requester;
         match event {
             DriverEvent::Opened { token, result } => requester.handle_opened(now, OpenToken(token), result),
@@ -293,6 +321,95 @@ impl Line {
         state.settle();
         // What the event set off goes out on the driver's next turn.
         state.flush();
+    }
+}
+
+impl Line {
+    /// Handles an event of the agent's data acquisition channel, or one
+    /// that opens it; returns whether it was one.
+    fn on_acquisition(&self, state: &mut State, event: &DriverEvent) -> bool {
+        let current = state.acquisition.as_ref().and_then(|a| a.channel);
+        match event {
+            DriverEvent::ChannelRequested { channel, kind, target } if &target.name[..] == ACQUISITION => {
+                if *kind != ChannelKind::Message || current.is_some() {
+                    state.outbox.push_back(Command::Refuse(*channel, ErrorCode::Refused));
+                } else {
+                    state.acquisition.get_or_insert_with(Box::default).channel = Some(*channel);
+                    state.outbox.push_back(Command::Accept(*channel));
+                    debug!(agent = %self.agent, %channel, "the agent's data acquisition channel is open");
+                }
+                true
+            }
+            DriverEvent::ChannelGone(channel) if current == Some(*channel) => {
+                if let Some(acquired) = &mut state.acquisition {
+                    acquired.channel = None;
+                }
+                true
+            }
+            DriverEvent::Message(channel, message) if current == Some(*channel) => {
+                let Some(acquired) = &mut state.acquisition else {
+                    return true;
+                };
+                match outpost_acquisition::message::Message::decode(&message.payload) {
+                    Ok(decoded) => acquired.subscriber.handle(decoded),
+                    Err(e) => {
+                        warn!(agent = %self.agent, error = %e, "the agent sent a data acquisition message that is not one; channel reset");
+                        acquired.channel = None;
+                        state
+                            .outbox
+                            .push_back(Command::Reset(*channel, ErrorCode::ProtocolError));
+                        return true;
+                    }
+                }
+                while let Some(reply) = acquired.subscriber.poll_message() {
+                    let mut payload = Vec::new();
+                    reply.encode(&mut payload);
+                    state.outbox.push_back(Command::Send {
+                        channel: *channel,
+                        correlation: 0,
+                        payload: Bytes::from(payload),
+                    });
+                }
+                while let Some(update) = acquired.subscriber.poll_update() {
+                    // Nobody listening is no error.
+                    let _ = self.values.send(Arc::new(PointValue::new(&self.agent, update)));
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The latest value of every point `filter` follows.
+    pub(crate) fn values(&self, filter: &Filter, out: &mut Vec<PointValue>) {
+        if !filter.takes_agent(&self.agent) {
+            return;
+        }
+        let state = self.state();
+        let Some(acquired) = &state.acquisition else { return };
+        for birth in acquired.subscriber.births() {
+            if !filter.takes_group(&birth.device, &birth.name) {
+                continue;
+            }
+            let Some((_, latest)) = acquired.subscriber.group_latest(&birth.name) else {
+                continue;
+            };
+            for (info, sample) in birth.points.iter().zip(latest) {
+                let Some(sample) = sample else { continue };
+                let value = PointValue::new(
+                    &self.agent,
+                    Update {
+                        device: birth.device.clone(),
+                        group: birth.name.clone(),
+                        point: info.name.clone(),
+                        sample: *sample,
+                    },
+                );
+                if filter.matches(&value) {
+                    out.push(value);
+                }
+            }
+        }
     }
 }
 

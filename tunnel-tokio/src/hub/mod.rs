@@ -18,6 +18,7 @@ mod gateway;
 pub(crate) mod limits;
 mod line;
 pub(crate) mod remote;
+mod values;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,7 +34,9 @@ use tracing::{info, warn};
 
 pub use credentials::{CredentialsError, FileCredentials};
 pub use gateway::{Gateway, GatewayBuilder, Route};
+pub use outpost_acquisition::Quality;
 pub use remote::{AgentRef, RemoteClient};
+pub use values::{Filter, Lagged, PointValue, Subscription};
 
 use crate::counted::Traffic;
 use crate::modbus::ClientError;
@@ -146,6 +149,8 @@ pub(crate) struct HubInner {
     changed: watch::Sender<u64>,
     events: broadcast::Sender<HubEvent>,
     counters: Counters,
+    /// Every value agents report, to the subscriptions.
+    values: broadcast::Sender<Arc<PointValue>>,
 }
 
 impl HubInner {
@@ -161,7 +166,7 @@ impl HubInner {
         Arc::clone(
             registry
                 .entry(agent.clone())
-                .or_insert_with(|| Arc::new(Line::new(agent.clone(), self.requester))),
+                .or_insert_with(|| Arc::new(Line::new(agent.clone(), self.requester, self.values.clone()))),
         )
     }
 
@@ -228,9 +233,17 @@ pub struct HubBuilder {
     handshake_grace: Duration,
     failure_limit: (u32, Duration),
     requester: RequesterConfig,
+    subscription_capacity: usize,
 }
 
 impl HubBuilder {
+    /// How many values a [`Subscription`] may fall behind before it misses
+    /// the oldest (it is told how many: [`Lagged`]); 4096.
+    pub fn subscription_capacity(mut self, values: usize) -> Self {
+        self.subscription_capacity = values.clamp(1, usize::MAX / 2);
+        self
+    }
+
     /// The address agents dial (default `127.0.0.1:0`).
     pub fn listen(mut self, address: SocketAddr) -> Self {
         self.listen = address;
@@ -353,6 +366,7 @@ impl HubBuilder {
             changed,
             events,
             counters: Counters::default(),
+            values: broadcast::channel(self.subscription_capacity).0,
         });
         info!(address = %local, "hub listening for agents");
         let task = AbortOnDrop(tokio::spawn(accept(listener, Arc::clone(&inner))));
@@ -412,6 +426,7 @@ impl Hub {
             handshake_grace: Duration::from_millis(250),
             failure_limit: (10, Duration::from_secs(60)),
             requester: RequesterConfig::default(),
+            subscription_capacity: 4096,
         }
     }
 
@@ -504,6 +519,45 @@ impl Hub {
     /// Starts a Modbus TCP gateway (see [`GatewayBuilder`]).
     pub async fn gateway(&self, config: GatewayBuilder) -> Result<Gateway, HubError> {
         gateway::start(Arc::clone(&self.inner), config).await
+    }
+
+    /// The values agents' scan groups report, for the points `filter`
+    /// follows: the latest of each now, then every new one. Agents poll
+    /// their devices and report by exception over their own channel; the
+    /// hub acknowledges what it has and asks for a full snapshot when an
+    /// agent's session is new or samples were lost.
+    ///
+    /// ```no_run
+    /// # async fn demo(hub: outpost_tunnel_tokio::hub::Hub) {
+    /// use futures::StreamExt;
+    /// use outpost_tunnel_tokio::hub::Filter;
+    ///
+    /// let mut values = hub.subscribe(Filter::all().agent("plant-7").group("boiler"));
+    /// while let Some(Ok(v)) = values.next().await {
+    ///     println!("{}/{}/{} = {:?} ({:?})", v.device, v.group, v.point, v.value, v.quality);
+    /// }
+    /// # }
+    /// ```
+    pub fn subscribe(&self, filter: Filter) -> Subscription {
+        // Subscribed first: a value that arrives meanwhile is not missed
+        // (it may come twice).
+        let live = self.inner.values.subscribe();
+        let current = self.values(&filter);
+        Subscription::new(current, live, filter)
+    }
+
+    /// The latest value of every point `filter` follows, of the agents
+    /// connected now (or whose requests are still in service).
+    pub fn values(&self, filter: &Filter) -> Vec<PointValue> {
+        let lines: Vec<Arc<Line>> = {
+            let registry = self.inner.registry.lock().unwrap_or_else(|p| p.into_inner());
+            registry.values().cloned().collect()
+        };
+        let mut out = Vec::new();
+        for line in lines {
+            line.values(filter, &mut out);
+        }
+        out
     }
 
     /// Events about agents: connected, disconnected, superseded, rejected.

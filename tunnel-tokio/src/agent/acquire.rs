@@ -1,0 +1,263 @@
+//! Data acquisition on the agent: one scan task per device polls its scan
+//! groups through the device's queue (scans and the hub's requests share
+//! its in-flight limit), and the samples wait in the publisher until the
+//! hub acknowledges them. The rules (what to read when, what to report,
+//! what to send and keep) are `outpost-acquisition`'s sans-IO scanner and
+//! publisher; this file moves reads, answers and time.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use outpost_acquisition::message::Message;
+use outpost_acquisition::{Answer, GroupSpec, Publisher, ReadOrder, Scanner, Token};
+use outpost_modbus_core::access::Table;
+use outpost_modbus_core::ExceptionCode;
+use tokio::sync::Notify;
+use tracing::{debug, warn};
+
+use super::device::DeviceRuntime;
+use crate::modbus::{ClientError, Requests};
+
+/// The target an agent opens its data acquisition channel to.
+pub(crate) const CHANNEL: &[u8] = b"outpost/acquisition";
+
+/// The most bytes of samples in one message (a channel's window must
+/// hold a whole message; the smallest a hub would configure holds this).
+pub(crate) const MESSAGE_BYTES: usize = 4096;
+
+/// Samples kept for the hub by default while it cannot take them.
+pub(crate) const DEFAULT_BUFFER: usize = 16 * 1024 * 1024;
+
+/// How often losses of a full buffer are logged, at most.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The scan groups of one device.
+#[derive(Debug)]
+struct DeviceScan {
+    device: Arc<DeviceRuntime>,
+    /// The publisher's index of its first group (its groups are numbered
+    /// in order from there).
+    first: usize,
+    groups: usize,
+    scanner: Mutex<Scanner>,
+    /// Wakes its task when a snapshot is asked for.
+    wake: Notify,
+}
+
+/// What the agent's scan tasks and its sessions share.
+#[derive(Debug)]
+pub(crate) struct Acquisition {
+    publisher: Mutex<Publisher>,
+    /// Told when the publisher may have a message for the hub: samples
+    /// came, or an acknowledgement opened the window.
+    pub(crate) ready: Notify,
+    scans: Vec<DeviceScan>,
+}
+
+/// What became of a read, owned until the scanner takes it.
+enum Read {
+    Registers(Vec<u16>),
+    Bits(Vec<bool>),
+    Exception(ExceptionCode),
+    Failed,
+}
+
+impl Acquisition {
+    /// The scanners of `groups` (already checked, each naming a device
+    /// of `devices`), publishing under `epoch` within `buffer` bytes.
+    pub(crate) fn new(
+        groups: Vec<GroupSpec>,
+        devices: &std::collections::HashMap<String, Arc<DeviceRuntime>>,
+        epoch: u64,
+        buffer: usize,
+    ) -> Option<Self> {
+        if groups.is_empty() {
+            return None;
+        }
+        // The publisher numbers groups device by device, in the order given.
+        let mut ordered: Vec<GroupSpec> = Vec::with_capacity(groups.len());
+        let mut scans = Vec::new();
+        let mut names: Vec<&String> = Vec::new();
+        for g in &groups {
+            if !names.contains(&&g.device) {
+                names.push(&g.device);
+            }
+        }
+        let now = Instant::now();
+        for name in names {
+            let Some(device) = devices.get(name) else { continue };
+            let mine: Vec<GroupSpec> = groups.iter().filter(|g| &g.device == name).cloned().collect();
+            let first = ordered.len();
+            ordered.extend(mine.iter().cloned());
+            scans.push(DeviceScan {
+                first,
+                groups: mine.len(),
+                scanner: Mutex::new(Scanner::new(mine, device.max_in_flight, now)),
+                device: Arc::clone(device),
+                wake: Notify::new(),
+            });
+        }
+        Some(Acquisition {
+            publisher: Mutex::new(Publisher::new(epoch, &ordered, buffer)),
+            ready: Notify::new(),
+            scans,
+        })
+    }
+
+    /// How many scan tasks there are (one per device with groups).
+    pub(crate) fn devices(&self) -> usize {
+        self.scans.len()
+    }
+
+    fn publisher(&self) -> MutexGuard<'_, Publisher> {
+        self.publisher.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A channel to the hub is open.
+    pub(crate) fn connected(&self) {
+        self.publisher().connected();
+    }
+
+    /// The channel is gone.
+    pub(crate) fn disconnected(&self) {
+        self.publisher().disconnected();
+    }
+
+    /// Samples dropped because the buffer was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.publisher().dropped()
+    }
+
+    /// The next message for the hub, encoded.
+    pub(crate) fn poll_message(&self) -> Option<Bytes> {
+        let message = self.publisher().poll_message(MESSAGE_BYTES)?;
+        let mut bytes = Vec::new();
+        message.encode(&mut bytes);
+        Some(Bytes::from(bytes))
+    }
+
+    /// A message from the hub. An error means the hub broke the protocol.
+    pub(crate) fn handle(&self, bytes: &[u8]) -> Result<(), outpost_acquisition::message::MessageError> {
+        match Message::decode(bytes)? {
+            Message::Ack(ack) => self.publisher().handle_ack(ack),
+            Message::Rebirth(rebirth) => {
+                if self.publisher().handle_rebirth(rebirth) {
+                    let group = usize::from(rebirth.group);
+                    if let Some(scan) = self
+                        .scans
+                        .iter()
+                        .find(|s| (s.first..s.first + s.groups).contains(&group))
+                    {
+                        lock(&scan.scanner).request_snapshot(group - scan.first);
+                        scan.wake.notify_one();
+                    }
+                }
+            }
+            // The agent's own kinds are not the hub's to send.
+            _ => return Err(outpost_acquisition::message::MessageError::Invalid("kind")),
+        }
+        Ok(())
+    }
+
+    /// Polls the groups of scan `index` for as long as the agent runs.
+    pub(crate) async fn scan(self: Arc<Self>, index: usize) {
+        let Some(scan) = self.scans.get(index) else { return };
+        let device = &*scan.device;
+        let mut reads = FuturesUnordered::new();
+        // Losses are logged when they happen, at most every ten seconds.
+        let mut logged = (0u64, None::<Instant>);
+        loop {
+            let next = {
+                let mut scanner = lock(&scan.scanner);
+                let now = Instant::now();
+                while let Some(order) = scanner.poll_read(now, wall_ms()) {
+                    reads.push(read(device, order));
+                }
+                scanner.poll_timeout()
+            };
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
+                next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+            ));
+            tokio::select! {
+                Some((token, result)) = reads.next(), if !reads.is_empty() => {
+                    let at = wall_ms();
+                    let mut scanner = lock(&scan.scanner);
+                    let answer = match &result {
+                        Read::Registers(words) => Answer::Registers(words),
+                        Read::Bits(bits) => Answer::Bits(bits),
+                        Read::Exception(code) => Answer::Exception(*code),
+                        Read::Failed => Answer::Failed,
+                    };
+                    scanner.handle_answer(at, token, answer);
+                    let mut publisher = self.publisher();
+                    let mut any = false;
+                    while let Some(mut sample) = scanner.poll_sample() {
+                        sample.group += scan.first;
+                        publisher.push(sample);
+                        any = true;
+                    }
+                    let dropped = publisher.dropped();
+                    drop(publisher);
+                    drop(scanner);
+                    if any {
+                        self.ready.notify_one();
+                    }
+                    if dropped > logged.0 && logged.1.is_none_or(|at| at.elapsed() >= DROP_LOG_EVERY) {
+                        warn!(device = %device.name, dropped = dropped - logged.0, total = dropped, "the acquisition buffer is full: the oldest samples were dropped");
+                        logged = (dropped, Some(Instant::now()));
+                    }
+                }
+                () = sleep => {}
+                () = scan.wake.notified() => {}
+            }
+        }
+    }
+}
+
+fn lock(scanner: &Mutex<Scanner>) -> MutexGuard<'_, Scanner> {
+    scanner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Milliseconds since the Unix epoch, by the agent's clock.
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One read, in its turn at the device (within one timeout of the
+/// device's, waiting included).
+async fn read(device: &DeviceRuntime, order: ReadOrder) -> (Token, Read) {
+    let deadline = Instant::now() + device.timeout;
+    let Ok(_slot) = device.slot(deadline).await else {
+        debug!(device = %device.name, "a scan found no turn at the device in time");
+        return (order.token, Read::Failed);
+    };
+    // The client's own timeout (the device's) bounds the answer.
+    let client = &device.client;
+    let (unit, start, quantity) = (order.unit, order.start, order.quantity);
+    let result = match order.table {
+        Table::Coils => client.read_coils(unit, start, quantity).await.map(Read::Bits),
+        Table::DiscreteInputs => client.read_discrete_inputs(unit, start, quantity).await.map(Read::Bits),
+        Table::HoldingRegisters => client
+            .read_holding_registers(unit, start, quantity)
+            .await
+            .map(Read::Registers),
+        Table::InputRegisters => client
+            .read_input_registers(unit, start, quantity)
+            .await
+            .map(Read::Registers),
+        _ => return (order.token, Read::Failed),
+    };
+    let read = match result {
+        Ok(read) => read,
+        Err(ClientError::Exception(code)) => Read::Exception(code),
+        Err(e) => {
+            debug!(device = %device.name, error = %e, "a scan's read failed");
+            Read::Failed
+        }
+    };
+    (order.token, read)
+}

@@ -1,0 +1,281 @@
+//! Data acquisition end to end on loopback: an agent polls a device's scan
+//! groups and reports by exception to the hub, whose subscribers see the
+//! values; samples taken while the hub is away arrive when it is back.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::deploy::{self, AGENT, SECRET, UNIT};
+use common::pki::Pki;
+use outpost_modbus_core::access::Table;
+use outpost_modbus_core::scan::{Encoding, Point, Value, WordOrder};
+use outpost_modbus_core::server::DataModel;
+use outpost_modbus_core::{ExceptionCode, RegisterRange};
+use outpost_tunnel_proto::{AgentId, Secret};
+use outpost_tunnel_tokio::agent::{Agent, Device, GroupSpec, PointSpec, RunningAgent};
+use outpost_tunnel_tokio::hub::{Filter, PointValue, Subscription};
+use outpost_tunnel_tokio::modbus::Server;
+use tokio::net::TcpListener;
+
+/// The test device: a plain one, and a counter at holding register 90
+/// that counts its reads (every scan then takes a new value).
+#[derive(Debug, Default)]
+struct Counting {
+    plain: common::Device,
+    reads: u16,
+}
+
+impl DataModel for Counting {
+    fn read_coils(&mut self, range: outpost_modbus_core::CoilRange, out: &mut [bool]) -> Result<(), ExceptionCode> {
+        self.plain.read_coils(range, out)
+    }
+    fn read_holding_registers(&mut self, range: RegisterRange, out: &mut [u16]) -> Result<(), ExceptionCode> {
+        if range.start() == 90 {
+            self.reads += 1;
+            out.fill(self.reads);
+            return Ok(());
+        }
+        self.plain.read_holding_registers(range, out)
+    }
+    fn read_input_registers(&mut self, range: RegisterRange, out: &mut [u16]) -> Result<(), ExceptionCode> {
+        self.plain.read_input_registers(range, out)
+    }
+}
+
+async fn device() -> (SocketAddr, Arc<Mutex<Counting>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let model = Arc::new(Mutex::new(Counting::default()));
+    tokio::spawn(Server::builder().serve(listener, Arc::clone(&model)));
+    (addr, model)
+}
+
+fn point(table: Table, address: u16, encoding: Encoding) -> Point {
+    Point::new(table, address, encoding).unwrap()
+}
+
+/// A group of every kind of point, polled every `interval`.
+fn values_group(interval: Duration) -> GroupSpec {
+    GroupSpec::new("values", UNIT, interval)
+        .device("plc-1")
+        .point(PointSpec::new(
+            "level",
+            point(Table::HoldingRegisters, 0, Encoding::U16),
+        ))
+        .point(PointSpec::new(
+            "total",
+            point(Table::HoldingRegisters, 4, Encoding::U32(WordOrder::HighFirst)),
+        ))
+        .point(PointSpec::new("inlet", point(Table::InputRegisters, 1, Encoding::I16)))
+        .point(PointSpec::new("pump", point(Table::Coils, 3, Encoding::Bit)))
+}
+
+/// A group of the counter alone.
+fn counter_group(interval: Duration) -> GroupSpec {
+    GroupSpec::new("counter", UNIT, interval)
+        .device("plc-1")
+        .point(PointSpec::new(
+            "reads",
+            point(Table::HoldingRegisters, 90, Encoding::U16),
+        ))
+}
+
+fn agent(pki: &Pki, hub: SocketAddr, device: SocketAddr, groups: Vec<GroupSpec>, buffer: usize) -> RunningAgent {
+    let mut builder = Agent::builder()
+        .hub(hub.to_string())
+        .tls(pki.agent_tls(AGENT, 7))
+        .identity(AgentId::new(AGENT).unwrap(), Secret::new(SECRET).unwrap())
+        .policy(deploy::policy())
+        .device(Device::tcp("plc-1", &device.to_string()).units([UNIT]))
+        .backoff(Duration::from_millis(20), Duration::from_millis(100))
+        .acquisition_buffer(buffer);
+    for g in groups {
+        builder = builder.scan(g);
+    }
+    builder.build().unwrap().spawn()
+}
+
+/// The next value, within `within`.
+async fn next(values: &mut Subscription, within: Duration) -> Option<PointValue> {
+    match tokio::time::timeout(within, values.recv()).await {
+        Ok(Some(Ok(value))) => Some(value),
+        Ok(Some(Err(lagged))) => panic!("{lagged}"),
+        Ok(None) | Err(_) => None,
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[tokio::test]
+async fn a_changed_value_reaches_a_subscriber_within_two_scan_intervals() {
+    let pki = Pki::new();
+    let hub = deploy::hub(&pki, &[]).await;
+    let (device, model) = device().await;
+    let interval = Duration::from_millis(300);
+    let mut values = hub.subscribe(Filter::all().agent(AGENT).group("values"));
+    let mut agent = agent(&pki, hub.local_addr(), device, vec![values_group(interval)], 1 << 20);
+    agent.connected().await;
+
+    // The first scan reports every point, each decoded.
+    let mut first = std::collections::HashMap::new();
+    while first.len() < 4 {
+        let v = next(&mut values, Duration::from_secs(5)).await.expect("the first scan");
+        assert_eq!((v.device.as_str(), v.group.as_str()), ("plc-1", "values"));
+        assert_eq!(v.quality, outpost_tunnel_tokio::hub::Quality::Good);
+        first.insert(v.point.clone(), v.value);
+    }
+    assert_eq!(first["level"], Some(Value::U16(0)));
+    // Holding registers hold their addresses: 4 and 5.
+    assert_eq!(first["total"], Some(Value::U32(4 << 16 | 5)));
+    assert_eq!(first["inlet"], Some(Value::I16(1001)));
+    assert_eq!(first["pump"], Some(Value::Bool(false)));
+    // The hub keeps the latest of each.
+    let now = hub.values(&Filter::all().point("total"));
+    assert_eq!(now.len(), 1);
+    assert_eq!(now[0].value, Some(Value::U32(4 << 16 | 5)));
+
+    // A value changes on the device; nothing else does.
+    for round in 1..=3u16 {
+        model.lock().unwrap().plain.holding[0] = 1000 + round;
+        let changed = Instant::now();
+        loop {
+            let v = next(&mut values, 2 * interval)
+                .await
+                .expect("the change within two scan intervals");
+            if (v.point.as_str(), v.value) == ("level", Some(Value::U16(1000 + round))) {
+                break;
+            }
+            // Only a snapshot the hub asked for on connecting may come
+            // first, and it says what the device holds.
+            assert!(v.snapshot, "{v:?}");
+        }
+        assert!(changed.elapsed() < 2 * interval, "{:?}", changed.elapsed());
+    }
+    // Nothing changed: nothing is reported.
+    while let Some(v) = next(&mut values, 2 * interval).await {
+        assert!(v.snapshot, "{v:?}");
+    }
+    assert_eq!(agent.stats().samples_dropped, 0);
+}
+
+/// Checks the counter's samples one hub saw: each sequence number once,
+/// in order, one after the other, timestamps in order. Returns the first
+/// and last sequence numbers.
+fn in_order(seen: &[PointValue]) -> (u64, u64) {
+    for pair in seen.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "{:?} then {:?}", pair[0], pair[1]);
+        assert!(pair[1].at_ms >= pair[0].at_ms);
+    }
+    (seen[0].seq, seen[seen.len() - 1].seq)
+}
+
+/// Collects the counter's samples until one taken after `until_ms` came.
+async fn collect_until(values: &mut Subscription, until_ms: u64, seen: &mut Vec<PointValue>) {
+    loop {
+        let v = next(values, Duration::from_secs(10))
+            .await
+            .expect("samples keep coming");
+        let done = v.at_ms > until_ms;
+        seen.push(v);
+        if done {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn samples_taken_while_the_hub_is_away_arrive_once_in_order() {
+    let pki = Pki::new();
+    let hub = deploy::hub(&pki, &[]).await;
+    let address = hub.local_addr();
+    let (device, _model) = device().await;
+    let interval = Duration::from_millis(40);
+    let mut values = hub.subscribe(Filter::all().group("counter"));
+    let agent = agent(&pki, address, device, vec![counter_group(interval)], 1 << 20);
+    let mut before = Vec::new();
+    collect_until(&mut values, wall_ms() + 500, &mut before).await;
+
+    // The hub goes away for a second and a half, and comes back on its port.
+    drop(values);
+    drop(hub);
+    let away = wall_ms();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let back = wall_ms();
+    let hub = deploy::hub_on(&pki, &[], address).await;
+    let mut values = hub.subscribe(Filter::all().group("counter"));
+    let mut after = Vec::new();
+    collect_until(&mut values, back + 500, &mut after).await;
+
+    let (first, last_before) = in_order(&before);
+    let (resumed, last) = in_order(&after);
+    assert_eq!(first, 0);
+    // The new hub goes on where the old one acknowledged: no sample is
+    // missing, and none but those the old hub had not acknowledged yet
+    // comes again.
+    assert!(resumed <= last_before + 1, "{resumed} after {last_before}");
+    assert!(last > last_before);
+    // Samples were taken while the hub was away, and arrived with the
+    // time they were taken.
+    let meanwhile = after.iter().filter(|v| v.at_ms > away + 100 && v.at_ms < back).count();
+    assert!(meanwhile >= 10, "{meanwhile} samples taken while the hub was away");
+    // Every read of the counter made one good sample with the next value,
+    // stale ones aside.
+    let good: Vec<u16> = after
+        .iter()
+        .filter(|v| v.quality == outpost_tunnel_tokio::hub::Quality::Good)
+        .filter_map(|v| match v.value {
+            Some(Value::U16(n)) => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert!(good.windows(2).all(|w| w[1] == w[0] + 1), "{good:?}");
+    assert_eq!(agent.stats().samples_dropped, 0);
+}
+
+#[tokio::test]
+async fn a_full_buffer_drops_the_oldest_counts_them_and_the_hub_catches_up() {
+    let pki = Pki::new();
+    let hub = deploy::hub(&pki, &[]).await;
+    let address = hub.local_addr();
+    let (device, _model) = device().await;
+    let interval = Duration::from_millis(20);
+    // Room for about twenty samples.
+    let agent = agent(&pki, address, device, vec![counter_group(interval)], 600);
+    let mut values = hub.subscribe(Filter::all().group("counter"));
+    let mut before = Vec::new();
+    collect_until(&mut values, wall_ms() + 200, &mut before).await;
+    drop(values);
+    drop(hub);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let hub = deploy::hub_on(&pki, &[], address).await;
+    let mut values = hub.subscribe(Filter::all().group("counter"));
+    let mut after = Vec::new();
+    collect_until(&mut values, wall_ms() + 300, &mut after).await;
+    let dropped = agent.stats().samples_dropped;
+    assert!(dropped > 0);
+    // What was kept arrived in order, and what did not arrive was
+    // dropped from the front of the buffer: one run of sequence numbers
+    // is missing, and the count covers it (it may also count samples
+    // the old hub had and had not acknowledged yet).
+    in_order(&before);
+    let (resumed, last) = in_order(&after);
+    let seen: std::collections::HashSet<u64> = before.iter().chain(&after).map(|v| v.seq).collect();
+    let missing: Vec<u64> = (0..=last).filter(|s| !seen.contains(s)).collect();
+    assert!(!missing.is_empty());
+    assert_eq!(
+        missing[missing.len() - 1] - missing[0] + 1,
+        missing.len() as u64,
+        "{missing:?}"
+    );
+    assert_eq!(missing[missing.len() - 1] + 1, resumed);
+    let missing = missing.len() as u64;
+    assert!(
+        missing <= dropped && dropped <= missing + 64,
+        "{missing} missing, {dropped} dropped"
+    );
+}
