@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use outpost_tunnel_tokio::config::HubConfig;
-use outpost_tunnel_tokio::hub::{Gateway, HubEvent};
+use outpost_tunnel_tokio::hub::{Filter, Gateway, HubEvent, Lagged, PointValue, Quality, Subscription};
 use tracing::{error, info};
 
 use crate::signals;
@@ -13,7 +13,7 @@ use crate::signals;
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::Failure;
 
-pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
+pub(crate) async fn run(path: &Path, values: Option<&str>) -> Result<(), Failure> {
     let config = HubConfig::load(path).map_err(|e| Failure::Config(e.lines()))?;
     let prepared = config.prepare().map_err(|e| Failure::Config(e.lines()))?;
     // The recorder first: the hub's counters are made when it starts.
@@ -66,6 +66,10 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
         }
     }
     let mut events = hub.events();
+    let mut values = match values {
+        Some(filter) => Some(hub.subscribe(filter_of(filter)?)),
+        None => None,
+    };
     let mut hangup = signals::hangups();
     let stop = signals::terminated();
     tokio::pin!(stop);
@@ -100,6 +104,11 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
                     }
                 }
             }
+            value = next_value(&mut values) => match value {
+                Some(Ok(v)) => println!("outpost hub value: {}", describe_value(&v)),
+                Some(Err(lagged)) => println!("outpost hub: {lagged}"),
+                None => values = None,
+            },
             () = &mut stop => break,
         }
     }
@@ -115,6 +124,57 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
     drop(hub);
     println!("outpost hub stopped");
     Ok(())
+}
+
+/// `agent/device/group/point`, each part optional from the right, `*` for any.
+fn filter_of(text: &str) -> Result<Filter, Failure> {
+    let parts: Vec<&str> = text.split('/').collect();
+    if parts.len() > 4 || parts.iter().any(|p| p.is_empty()) {
+        return Err(Failure::Config(vec![format!(
+            "--values {text:?}: give agent/device/group/point, each part optional from the right, * for any"
+        )]));
+    }
+    let mut filter = Filter::all();
+    for (i, part) in parts.into_iter().enumerate() {
+        if part == "*" {
+            continue;
+        }
+        filter = match i {
+            0 => filter.agent(part),
+            1 => filter.device(part),
+            2 => filter.group(part),
+            _ => filter.point(part),
+        };
+    }
+    Ok(filter)
+}
+
+/// The next value of a subscription, if there is one.
+async fn next_value(values: &mut Option<Subscription>) -> Option<Result<PointValue, Lagged>> {
+    match values {
+        Some(values) => values.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A value in words: where, what, how good, when (by the agent's clock).
+fn describe_value(v: &PointValue) -> String {
+    let value = match v.value {
+        Some(value) => format!("{value}"),
+        None => "-".to_string(),
+    };
+    let quality = match v.quality {
+        Quality::Good => "good".to_string(),
+        Quality::Stale => "stale".to_string(),
+        Quality::CommFailure => "comm-failure".to_string(),
+        Quality::DeviceException(code) => format!("exception {:#04x}", u8::from(code)),
+        other => format!("{other:?}"),
+    };
+    let snapshot = if v.snapshot { " snapshot" } else { "" };
+    format!(
+        "{}/{}/{}/{} = {value} ({quality}) at {} ms seq {}{snapshot}",
+        v.agent, v.device, v.group, v.point, v.at_ms, v.seq
+    )
 }
 
 /// An event in words.

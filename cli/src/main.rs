@@ -90,6 +90,12 @@ enum Command {
         /// The hub's configuration file.
         #[arg(short, long)]
         config: PathBuf,
+        /// Prints the values agents' scan groups report, as they arrive:
+        /// every point, or those of one agent (`plant-7`), device
+        /// (`plant-7/plc-1`), group (`plant-7/plc-1/boiler`) or point
+        /// (`plant-7/plc-1/boiler/temperature`); `*` matches any.
+        #[arg(long, value_name = "FILTER", num_args = 0..=1, default_missing_value = "*")]
+        values: Option<String>,
     },
     /// Runs an agent: dials the hub, serves the plant's devices under its policy.
     ///
@@ -174,7 +180,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             #[cfg(feature = "hub")]
-            Command::Hub { config } => hub::run(&config).await,
+            Command::Hub { config, values } => hub::run(&config, values.as_deref()).await,
             #[cfg(feature = "agent")]
             Command::Agent { config } => agent::run(&config).await,
             Command::Check { config } => check::run(&config),

@@ -166,7 +166,13 @@ async fn a_deployment_from_the_command_line() {
     let hub_log = dir.join("hub.log");
     let mut command = Command::new(OUTPOST);
     command
-        .args(["hub", "--config", hub_toml.to_str().unwrap()])
+        .args([
+            "hub",
+            "--config",
+            hub_toml.to_str().unwrap(),
+            "--values",
+            &format!("{id}/plc-1"),
+        ])
         .stderr(std::fs::File::create(&hub_log).unwrap());
     let hub = Program::spawn_with_stderr(command);
     let hub_addr = hub.wait_for("outpost hub listening for agents on");
@@ -187,10 +193,16 @@ async fn a_deployment_from_the_command_line() {
     agent.wait_for("outpost agent connected");
     hub.wait_for("outpost hub event: Connected");
 
+    // The sample's scan group reports to the hub: every point first.
+    let first = hub.wait_for(&format!("outpost hub value: {id}/plc-1/status/setpoint = 12 (good)"));
+    assert!(first.contains("snapshot"), "{first}");
+
     // Reads and writes through the plain gateway (role scada).
     let read = ok(&["read", "-a", &gateway, "holding", "10", "3"]);
     assert_eq!(read, "holding 10 = 10\nholding 11 = 11\nholding 12 = 12\n");
     ok(&["write", "-a", &gateway, "holding", "12", "1200"]);
+    // The write is scanned and reported.
+    hub.wait_for(&format!("outpost hub value: {id}/plc-1/status/setpoint = 1200 (good)"));
     let json = ok(&["read", "-a", &gateway, "--json", "holding", "12"]);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["values"], serde_json::json!([1200]));

@@ -1,6 +1,7 @@
 //! The whole system in one process on loopback: a Modbus device on the
-//! "plant" side, an agent that dials out to a hub, and a hub with a Modbus
-//! TCP gateway on the "IT" side. Certificates are made in memory.
+//! "plant" side, an agent that dials out to a hub and polls the device,
+//! and a hub with a Modbus TCP gateway and a subscriber of the agent's
+//! values on the "IT" side. Certificates are made in memory.
 //!
 //! ```sh
 //! cargo run -p outpost-examples --example demo
@@ -9,13 +10,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use outpost_modbus_core::access::Policy;
+use outpost_modbus_core::access::{Policy, Table};
+use outpost_modbus_core::scan::{Deadband, Encoding, Point, Value};
 use outpost_modbus_core::server::DataModel;
 use outpost_modbus_core::{ExceptionCode, RegisterRange, UnitId, Words};
 use outpost_tunnel_proto::{AgentId, MemoryCredentials, Secret};
-use outpost_tunnel_tokio::agent::{Agent, Device};
+use outpost_tunnel_tokio::agent::{Agent, Device, GroupSpec, PointSpec};
 use outpost_tunnel_tokio::binding::Role;
-use outpost_tunnel_tokio::hub::{GatewayBuilder, Hub, Route};
+use outpost_tunnel_tokio::hub::{Filter, GatewayBuilder, Hub, Route, Subscription};
 use outpost_tunnel_tokio::modbus::{Client, ClientError, Requests, Server};
 use outpost_tunnel_tokio::tls::{AgentTls, HubTls};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair};
@@ -82,7 +84,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let device_addr = device.local_addr()?;
     let tank = Arc::new(Mutex::new(Tank([420, 0, 0, 0, 0, 0, 0, 0, 0, 75])));
-    tokio::spawn(Server::builder().serve(device, tank));
+    let device_tank = Arc::clone(&tank);
+    tokio::spawn(Server::builder().serve(device, Arc::clone(&tank)));
     println!("plant: tank level transmitter (Modbus TCP) at {device_addr}");
 
     // Certificates: one CA for hubs, one for agents.
@@ -122,8 +125,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .identity(AgentId::new("plant-7")?, secret)
         .policy(policy)
         .device(Device::tcp("tank-1", &device_addr.to_string()).units([UnitId(1)]))
+        // Data acquisition: the agent polls the tank five times a second
+        // and reports changes (the level past a deadband of 2).
+        .scan(
+            GroupSpec::new("tank", UnitId(1), Duration::from_millis(200))
+                .device("tank-1")
+                .point(
+                    PointSpec::new("level", Point::new(Table::HoldingRegisters, 0, Encoding::U16)?)
+                        .deadband(Deadband::new(2.0)),
+                )
+                .point(PointSpec::new(
+                    "setpoint",
+                    Point::new(Table::HoldingRegisters, 9, Encoding::U16)?,
+                )),
+        )
         .build()?
         .spawn();
+    let mut values = hub.subscribe(Filter::all().agent("plant-7").group("tank"));
     tokio::time::timeout(Duration::from_secs(10), agent.connected()).await?;
     println!("plant: agent plant-7 connected out to the hub (mutual TLS 1.3 + channel-bound secret)");
 
@@ -133,6 +151,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("it:    hub API read tank level: {}", level[0]);
     tank.write_single_register(UnitId(1), 9, 80).await?;
     println!("it:    hub API set setpoint to 80");
+
+    // The agent's scans arrive at a subscriber: the first scan reports
+    // every point, then changes come as they happen on the device.
+    print_until(&mut values, "setpoint", 80).await?;
+    tank_model_set(&device_tank, 0, 431);
+    println!("plant: the tank's level rises to 431");
+    print_until(&mut values, "level", 431).await?;
 
     // Unmodified Modbus TCP software, through the gateway.
     let gateway = hub
@@ -179,6 +204,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         hub.stats().bytes_out
     );
     Ok(())
+}
+
+/// Prints what the subscription brings until `point` is `wanted`.
+async fn print_until(values: &mut Subscription, point: &str, wanted: u16) -> Result<(), Box<dyn std::error::Error>> {
+    loop {
+        let Some(Ok(v)) = tokio::time::timeout(Duration::from_secs(5), values.recv()).await? else {
+            return Err("the subscription ended".into());
+        };
+        let value = v.value.map_or("-".to_string(), |x| x.to_string());
+        println!(
+            "it:    subscriber: {}/{}/{} = {value} ({:?})",
+            v.agent, v.group, v.point, v.quality
+        );
+        if v.point == point && v.value == Some(Value::U16(wanted)) {
+            return Ok(());
+        }
+    }
+}
+
+/// Sets a register of the simulated tank, as the process would.
+fn tank_model_set(tank: &Mutex<Tank>, address: usize, value: u16) {
+    if let Ok(mut tank) = tank.lock() {
+        tank.0[address] = value;
+    }
 }
 
 /// The ports this process listens on (TCP, from /proc on Linux).

@@ -117,6 +117,21 @@ impl Value {
     }
 }
 
+/// The value as written in text: `true`/`false` for a bit, the number
+/// otherwise.
+impl core::fmt::Display for Value {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Value::Bool(b) => b.fmt(f),
+            Value::U16(v) => v.fmt(f),
+            Value::I16(v) => v.fmt(f),
+            Value::U32(v) => v.fmt(f),
+            Value::I32(v) => v.fmt(f),
+            Value::F32(v) => v.fmt(f),
+        }
+    }
+}
+
 impl Point {
     /// A point, if `encoding` can be read from `table` and fits below
     /// address 65536.

@@ -114,6 +114,18 @@ name = "plc-1"
 tcp = "127.0.0.1:502"
 rtu_over_tcp = "127.0.0.1:503"
 units = [1]
+[[scan]]
+name = "g"
+device = "plc-9"
+unit = 1
+interval_ms = 100
+points = [{ name = "a", table = "coils", address = 0, type = "bit" }]
+[[scan]]
+name = "g"
+device = "plc-1"
+unit = 1
+interval_ms = 100
+points = [{ name = "a", table = "coils", address = 0, type = "u16" }]
 "#,
     );
     let lines = AgentConfig::load(&path).unwrap().prepare().unwrap_err().lines();
@@ -126,6 +138,9 @@ units = [1]
         "device[0]",
         "device[1].name",
         "device[1]",
+        "scan[0].device",
+        "scan[1].name",
+        "scan[1]",
     ] {
         assert!(
             lines.iter().any(|l| l.contains(&format!(": {key}: "))),
