@@ -100,6 +100,32 @@ impl Publisher {
         self.epoch
     }
 
+    /// Takes up where an earlier publisher of the same epoch stopped: the
+    /// hub had acknowledged group `group`'s samples up to `acked`. Push
+    /// the samples that earlier one still kept next, oldest first.
+    pub fn resume(&mut self, group: usize, acked: u64) {
+        if let Some(described) = self.groups.get_mut(group) {
+            described.acked = Some(described.acked.map_or(acked, |a| a.max(acked)));
+        }
+    }
+
+    /// The last sequence number of group `group` the hub acknowledged.
+    pub fn acked(&self, group: usize) -> Option<u64> {
+        self.groups.get(group).and_then(|d| d.acked)
+    }
+
+    /// The sequence number of group `group`'s oldest sample kept (none
+    /// when it has none waiting).
+    pub fn oldest(&self, group: usize) -> Option<u64> {
+        self.buffer.iter().find(|s| s.group == group).map(|s| s.seq)
+    }
+
+    /// Every group's birth, in order (their `next_seq` is 0: the
+    /// publisher sets it when it sends one).
+    pub fn births(&self) -> impl Iterator<Item = &Birth> {
+        self.groups.iter().map(|d| &d.birth)
+    }
+
     /// Keeps a sample from the scanner; when the bound is passed, the
     /// oldest are dropped (see [`Publisher::dropped`]). Samples of a group
     /// it does not know are ignored.

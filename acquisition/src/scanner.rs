@@ -118,6 +118,21 @@ impl Scanner {
         self.groups.get(group).map_or(0, |g| g.overruns)
     }
 
+    /// Numbers the samples of group `group` from `next_seq` on, if it has
+    /// not gone past it yet: for a scanner that starts again where an
+    /// earlier one stopped, under the same epoch (the samples it made
+    /// were kept, see [`crate::Publisher::resume`]).
+    pub fn resume(&mut self, group: usize, next_seq: u64) {
+        if let Some(g) = self.groups.get_mut(group) {
+            g.seq = g.seq.max(next_seq);
+        }
+    }
+
+    /// The sequence number of group `group`'s next sample.
+    pub fn next_seq(&self, group: usize) -> Option<u64> {
+        self.groups.get(group).map(|g| g.seq)
+    }
+
     /// Asks for a full report of group `group` on its next scan (a
     /// subscriber lost track of it).
     pub fn request_snapshot(&mut self, group: usize) {

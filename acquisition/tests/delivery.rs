@@ -708,3 +708,64 @@ fn groups_that_a_birth_cannot_carry_are_refused() {
         })
     );
 }
+
+#[test]
+fn a_publisher_and_scanner_take_up_where_earlier_ones_stopped() {
+    let start = Instant::now();
+    // The first run: three samples, the hub acknowledged the first.
+    let mut publisher = Publisher::new(EPOCH, &[group("tank")], 1 << 20);
+    for seq in 0..3 {
+        publisher.push(sample(0, seq, 0, seq as u16));
+    }
+    publisher.handle_ack(Ack {
+        group: 0,
+        epoch: EPOCH,
+        upto: 0,
+    });
+    assert_eq!((publisher.acked(0), publisher.oldest(0)), (Some(0), Some(1)));
+    assert_eq!((publisher.acked(1), publisher.oldest(1)), (None, None));
+    assert_eq!(
+        publisher.births().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+        ["tank"]
+    );
+    // The second run, from what was kept.
+    let mut again = Publisher::new(EPOCH, &[group("tank")], 1 << 20);
+    again.resume(0, 0);
+    again.resume(0, 0);
+    again.resume(7, 3);
+    assert_eq!(again.acked(0), Some(0));
+    for seq in 1..3 {
+        again.push(sample(0, seq, 0, seq as u16));
+    }
+    let mut scanner = Scanner::new(vec![group("tank")], 1, start);
+    assert_eq!(scanner.next_seq(0), Some(0));
+    scanner.resume(0, 3);
+    scanner.resume(0, 2);
+    scanner.resume(5, 9);
+    assert_eq!((scanner.next_seq(0), scanner.next_seq(5)), (Some(3), None));
+    let read = scanner.poll_read(start, 5000).unwrap();
+    scanner.handle_answer(5000, read.token, Answer::Registers(&[7, 8]));
+    while let Some(s) = scanner.poll_sample() {
+        again.push(s);
+    }
+    // The hub that had the first sample goes on from it: the kept ones,
+    // then the new scan's, once each and in order.
+    let mut subscriber = Subscriber::new();
+    subscriber.handle(Message::Birth(outpost_acquisition::message::Birth {
+        next_seq: 0,
+        ..again.births().next().unwrap().clone()
+    }));
+    subscriber.handle(Message::Samples(outpost_acquisition::message::Samples {
+        group: 0,
+        epoch: EPOCH,
+        samples: vec![sample(0, 0, 0, 0)],
+    }));
+    updates(&mut subscriber);
+    while subscriber.poll_message().is_some() {}
+    again.connected();
+    exchange(&mut again, &mut subscriber);
+    let seqs: Vec<u64> = updates(&mut subscriber).iter().map(|u| u.sample.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(subscriber.gaps(), 0);
+    assert!(again.is_empty());
+}

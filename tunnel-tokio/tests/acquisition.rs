@@ -84,6 +84,16 @@ fn counter_group(interval: Duration) -> GroupSpec {
 }
 
 fn agent(pki: &Pki, hub: SocketAddr, device: SocketAddr, groups: Vec<GroupSpec>, buffer: usize) -> RunningAgent {
+    builder(pki, hub, device, groups, buffer).build().unwrap().spawn()
+}
+
+fn builder(
+    pki: &Pki,
+    hub: SocketAddr,
+    device: SocketAddr,
+    groups: Vec<GroupSpec>,
+    buffer: usize,
+) -> outpost_tunnel_tokio::agent::AgentBuilder {
     let mut builder = Agent::builder()
         .hub(hub.to_string())
         .tls(pki.agent_tls(AGENT, 7))
@@ -95,7 +105,7 @@ fn agent(pki: &Pki, hub: SocketAddr, device: SocketAddr, groups: Vec<GroupSpec>,
     for g in groups {
         builder = builder.scan(g);
     }
-    builder.build().unwrap().spawn()
+    builder
 }
 
 /// The next value, within `within`.
@@ -278,4 +288,89 @@ async fn a_full_buffer_drops_the_oldest_counts_them_and_the_hub_catches_up() {
         missing <= dropped && dropped <= missing + 64,
         "{missing} missing, {dropped} dropped"
     );
+}
+
+/// A fresh directory for a spool.
+fn spool_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("outpost-spool-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn an_agent_restarted_during_an_outage_sends_what_it_spooled() {
+    let pki = Pki::new();
+    let hub = deploy::hub(&pki, &[]).await;
+    let address = hub.local_addr();
+    let (device, _model) = device().await;
+    let interval = Duration::from_millis(40);
+    let dir = spool_dir("restart");
+    let spool = dir.join("samples.redb");
+    let start = |groups| {
+        builder(&pki, address, device, groups, 1 << 20)
+            .spool(&spool)
+            .build()
+            .unwrap()
+            .spawn()
+    };
+    let mut values = hub.subscribe(Filter::all().group("counter"));
+    let agent = start(vec![counter_group(interval)]);
+    let mut before = Vec::new();
+    collect_until(&mut values, wall_ms() + 300, &mut before).await;
+
+    // The hub goes away; the agent scans on, then stops without a word
+    // (its tasks end where they are) and starts again from its spool.
+    drop(values);
+    drop(hub);
+    let away = wall_ms();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    drop(agent);
+    // Its tasks are dropped on the runtime's next turns, and the spool
+    // with them (a process killed lets go of it at once).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let restarted = wall_ms();
+    let agent = start(vec![counter_group(interval)]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let back = wall_ms();
+    let hub = deploy::hub_on(&pki, &[], address).await;
+    let mut values = hub.subscribe(Filter::all().group("counter"));
+    let mut after = Vec::new();
+    collect_until(&mut values, back + 300, &mut after).await;
+
+    let (first, last_before) = in_order(&before);
+    let (resumed, _) = in_order(&after);
+    assert_eq!(first, 0);
+    // One run of sequence numbers across both runs of the agent: nothing
+    // missing, and only what the old hub had not acknowledged comes again.
+    assert!(resumed <= last_before + 1, "{resumed} after {last_before}");
+    let taken = |from: u64, to: u64| after.iter().filter(|v| v.at_ms > from && v.at_ms < to).count();
+    assert!(
+        taken(away + 100, restarted) >= 5,
+        "samples of the first run, taken while the hub was away"
+    );
+    assert!(
+        taken(restarted + 100, back) >= 5,
+        "samples of the second run, taken while the hub was away"
+    );
+    assert_eq!(agent.stats().samples_dropped, 0);
+    drop(agent);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Other scan groups: the spool starts over (a new epoch) and the old
+    // samples are not sent as if they were the new groups'.
+    let renamed = GroupSpec::new("renamed", UNIT, interval)
+        .device("plc-1")
+        .point(PointSpec::new(
+            "reads",
+            point(Table::HoldingRegisters, 90, Encoding::U16),
+        ));
+    let mut values = hub.subscribe(Filter::all().group("renamed"));
+    let _agent = start(vec![renamed]);
+    let v = next(&mut values, Duration::from_secs(10))
+        .await
+        .expect("the new group reports");
+    assert_eq!(v.seq, 0);
+    assert!(v.at_ms >= back, "no old sample: {v:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -54,6 +54,8 @@ pub(crate) struct Acquisition {
     /// came, or an acknowledgement opened the window.
     pub(crate) ready: Notify,
     scans: Vec<DeviceScan>,
+    #[cfg(feature = "spool")]
+    spooled: Option<Spooled>,
 }
 
 /// What became of a read, owned until the scanner takes it.
@@ -64,46 +66,208 @@ enum Read {
     Failed,
 }
 
+/// `groups` in the publisher's order: device by device, in the order
+/// their devices first appear, each device's in the order given.
+pub(crate) fn order(groups: Vec<GroupSpec>) -> Vec<GroupSpec> {
+    let mut devices: Vec<String> = Vec::new();
+    for g in &groups {
+        if !devices.contains(&g.device) {
+            devices.push(g.device.clone());
+        }
+    }
+    let mut ordered = Vec::with_capacity(groups.len());
+    for device in &devices {
+        ordered.extend(groups.iter().filter(|g| &g.device == device).cloned());
+    }
+    ordered
+}
+
+/// Where samples are kept: the buffer's size, and the spool if any, with
+/// what an earlier run left in it.
+#[derive(Debug)]
+pub(crate) struct Keeping {
+    pub(crate) buffer: usize,
+    pub(crate) epoch: u64,
+    #[cfg(feature = "spool")]
+    pub(crate) spool: Option<(super::spool::Spool, super::spool::Restored)>,
+}
+
+/// The spool and what was last written to it.
+#[cfg(feature = "spool")]
+#[derive(Debug)]
+struct Spooled {
+    spool: Arc<super::spool::Spool>,
+    /// Held from writing samples down until they are in the publisher.
+    written: tokio::sync::Mutex<Written>,
+}
+
+/// What the spool was last told.
+#[cfg(feature = "spool")]
+#[derive(Debug, Default)]
+struct Written {
+    acked: Vec<Option<u64>>,
+    dropped: u64,
+}
+
 impl Acquisition {
-    /// The scanners of `groups` (already checked, each naming a device
-    /// of `devices`), publishing under `epoch` within `buffer` bytes.
+    /// The scanners of `groups` (checked, in the order of [`order`], each
+    /// naming a device of `devices`), keeping samples as `keeping` says.
     pub(crate) fn new(
         groups: Vec<GroupSpec>,
         devices: &std::collections::HashMap<String, Arc<DeviceRuntime>>,
-        epoch: u64,
-        buffer: usize,
+        keeping: Keeping,
     ) -> Option<Self> {
         if groups.is_empty() {
             return None;
         }
-        // The publisher numbers groups device by device, in the order given.
-        let mut ordered: Vec<GroupSpec> = Vec::with_capacity(groups.len());
-        let mut scans = Vec::new();
-        let mut names: Vec<&String> = Vec::new();
-        for g in &groups {
-            if !names.contains(&&g.device) {
-                names.push(&g.device);
+        let now = Instant::now();
+        let mut publisher = Publisher::new(keeping.epoch, &groups, keeping.buffer);
+        #[cfg(feature = "spool")]
+        let (spooled, restored) = match keeping.spool {
+            Some((spool, restored)) => {
+                publisher = Publisher::new(restored.epoch, &groups, keeping.buffer);
+                let written = Written {
+                    acked: restored.acked.clone(),
+                    dropped: 0,
+                };
+                (
+                    Some(Spooled {
+                        spool: Arc::new(spool),
+                        written: tokio::sync::Mutex::new(written),
+                    }),
+                    restored,
+                )
+            }
+            None => (None, super::spool::Restored::default()),
+        };
+        #[cfg(feature = "spool")]
+        {
+            for (group, acked) in restored.acked.iter().enumerate() {
+                if let Some(acked) = acked {
+                    publisher.resume(group, *acked);
+                }
+            }
+            for sample in &restored.samples {
+                publisher.push(*sample);
             }
         }
-        let now = Instant::now();
-        for name in names {
-            let Some(device) = devices.get(name) else { continue };
-            let mine: Vec<GroupSpec> = groups.iter().filter(|g| &g.device == name).cloned().collect();
-            let first = ordered.len();
-            ordered.extend(mine.iter().cloned());
-            scans.push(DeviceScan {
-                first,
-                groups: mine.len(),
-                scanner: Mutex::new(Scanner::new(mine, device.max_in_flight, now)),
-                device: Arc::clone(device),
-                wake: Notify::new(),
-            });
+        let mut scans = Vec::new();
+        let mut first = 0;
+        while first < groups.len() {
+            let name = &groups[first].device;
+            let count = groups[first..].iter().take_while(|g| &g.device == name).count();
+            let mine = groups[first..first + count].to_vec();
+            if let Some(device) = devices.get(name) {
+                let mut scanner = Scanner::new(mine, device.max_in_flight, now);
+                // Sequence numbers go on after what the earlier run made.
+                #[cfg(feature = "spool")]
+                for local in 0..count {
+                    let group = first + local;
+                    let acked = restored.acked.get(group).copied().flatten().map(|a| a + 1);
+                    let kept = restored
+                        .samples
+                        .iter()
+                        .filter(|s| s.group == group)
+                        .map(|s| s.seq + 1)
+                        .max();
+                    scanner.resume(local, acked.max(kept).unwrap_or(0));
+                }
+                scans.push(DeviceScan {
+                    first,
+                    groups: count,
+                    scanner: Mutex::new(scanner),
+                    device: Arc::clone(device),
+                    wake: Notify::new(),
+                });
+            }
+            first += count;
         }
         Some(Acquisition {
-            publisher: Mutex::new(Publisher::new(epoch, &ordered, buffer)),
+            publisher: Mutex::new(publisher),
             ready: Notify::new(),
             scans,
+            #[cfg(feature = "spool")]
+            spooled,
         })
+    }
+
+    /// Keeps `samples`: on disk first when there is a spool, then in the
+    /// publisher; what the hub acknowledged and what a full buffer dropped
+    /// is written down too.
+    async fn keep(&self, samples: Vec<outpost_acquisition::Sample>) {
+        #[cfg(feature = "spool")]
+        if let Some(spooled) = &self.spooled {
+            use super::spool::Changes;
+            let mut written = spooled.written.lock().await;
+            let mut changes = Changes {
+                add: samples.clone(),
+                ..Changes::default()
+            };
+            {
+                let publisher = self.publisher();
+                for group in 0..self.groups() {
+                    let acked = publisher.acked(group);
+                    if acked.is_some() && written.acked.get(group).copied().flatten() != acked {
+                        if written.acked.len() <= group {
+                            written.acked.resize(group + 1, None);
+                        }
+                        written.acked[group] = acked;
+                        if let (Ok(g), Some(upto)) = (u16::try_from(group), acked) {
+                            changes.acked.push((g, upto));
+                        }
+                    }
+                }
+            }
+            self.write(spooled, changes).await;
+            let dropped = {
+                let mut publisher = self.publisher();
+                for sample in samples {
+                    publisher.push(sample);
+                }
+                (publisher.dropped() > written.dropped).then(|| {
+                    written.dropped = publisher.dropped();
+                    (0..self.groups())
+                        .filter_map(|g| Some((u16::try_from(g).ok()?, publisher.oldest(g))))
+                        .collect::<Vec<_>>()
+                })
+            };
+            if let Some(kept_from) = dropped {
+                self.write(
+                    spooled,
+                    Changes {
+                        kept_from,
+                        ..Changes::default()
+                    },
+                )
+                .await;
+            }
+            return;
+        }
+        let mut publisher = self.publisher();
+        for sample in samples {
+            publisher.push(sample);
+        }
+    }
+
+    /// Writes `changes` to the spool off the runtime's threads.
+    #[cfg(feature = "spool")]
+    async fn write(&self, spooled: &Spooled, changes: super::spool::Changes) {
+        if changes.is_empty() {
+            return;
+        }
+        let spool = Arc::clone(&spooled.spool);
+        let written = tokio::task::spawn_blocking(move || spool.write(&changes)).await;
+        match written {
+            Ok(Ok(())) => {}
+            // The samples stay in memory; the next write may succeed.
+            Ok(Err(e)) => warn!(error = %e, "samples could not be written to the spool"),
+            Err(e) => warn!(error = %e, "the spool's writer failed"),
+        }
+    }
+
+    /// Groups in all.
+    fn groups(&self) -> usize {
+        self.scans.iter().map(|s| s.groups).sum()
     }
 
     /// How many scan tasks there are (one per device with groups).
@@ -182,28 +346,29 @@ impl Acquisition {
             ));
             tokio::select! {
                 Some((token, result)) = reads.next(), if !reads.is_empty() => {
-                    let at = wall_ms();
-                    let mut scanner = lock(&scan.scanner);
-                    let answer = match &result {
-                        Read::Registers(words) => Answer::Registers(words),
-                        Read::Bits(bits) => Answer::Bits(bits),
-                        Read::Exception(code) => Answer::Exception(*code),
-                        Read::Failed => Answer::Failed,
+                    let samples = {
+                        let at = wall_ms();
+                        let mut scanner = lock(&scan.scanner);
+                        let answer = match &result {
+                            Read::Registers(words) => Answer::Registers(words),
+                            Read::Bits(bits) => Answer::Bits(bits),
+                            Read::Exception(code) => Answer::Exception(*code),
+                            Read::Failed => Answer::Failed,
+                        };
+                        scanner.handle_answer(at, token, answer);
+                        let mut samples = Vec::new();
+                        while let Some(mut sample) = scanner.poll_sample() {
+                            sample.group += scan.first;
+                            samples.push(sample);
+                        }
+                        samples
                     };
-                    scanner.handle_answer(at, token, answer);
-                    let mut publisher = self.publisher();
-                    let mut any = false;
-                    while let Some(mut sample) = scanner.poll_sample() {
-                        sample.group += scan.first;
-                        publisher.push(sample);
-                        any = true;
+                    if samples.is_empty() {
+                        continue;
                     }
-                    let dropped = publisher.dropped();
-                    drop(publisher);
-                    drop(scanner);
-                    if any {
-                        self.ready.notify_one();
-                    }
+                    self.keep(samples).await;
+                    self.ready.notify_one();
+                    let dropped = self.dropped();
                     if dropped > logged.0 && logged.1.is_none_or(|at| at.elapsed() >= DROP_LOG_EVERY) {
                         warn!(device = %device.name, dropped = dropped - logged.0, total = dropped, "the acquisition buffer is full: the oldest samples were dropped");
                         logged = (dropped, Some(Instant::now()));

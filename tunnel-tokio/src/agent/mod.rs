@@ -12,6 +12,8 @@
 mod acquire;
 mod device;
 mod serve;
+#[cfg(feature = "spool")]
+mod spool;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -60,6 +62,10 @@ pub enum AgentError {
     /// Two scan groups have the same name.
     #[error("scan group {0} is configured twice")]
     DuplicateGroup(String),
+    /// The spool could not be opened.
+    #[cfg(feature = "spool")]
+    #[error("{0}")]
+    Spool(#[from] spool::SpoolError),
 }
 
 /// Counters of an agent, readable at any time.
@@ -135,6 +141,8 @@ pub struct AgentBuilder {
     local_address: Option<IpAddr>,
     groups: Vec<GroupSpec>,
     buffer: Option<usize>,
+    #[cfg(feature = "spool")]
+    spool: Option<std::path::PathBuf>,
 }
 
 impl AgentBuilder {
@@ -219,6 +227,21 @@ impl AgentBuilder {
         self
     }
 
+    /// Keeps the samples that wait for the hub on disk as well, in a redb
+    /// database at `path` (feature `spool`), so that an agent restarted
+    /// while the hub was away still sends them, with their sequence
+    /// numbers: the hub takes each once. Samples are written before they
+    /// can be sent (a synced write per scan that made any); the buffer's
+    /// bound ([`AgentBuilder::acquisition_buffer`]) holds for both. When
+    /// the scan groups differ from those the spool was kept for, its
+    /// samples are dropped (and logged) and the sequence numbers start
+    /// over under a new epoch.
+    #[cfg(feature = "spool")]
+    pub fn spool(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.spool = Some(path.into());
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<Agent, AgentError> {
         let (id, secret) = self.identity.ok_or(AgentError::Missing("an identity"))?;
@@ -241,6 +264,8 @@ impl AgentBuilder {
                 return Err(AgentError::DuplicateGroup(g.name.clone()));
             }
         }
+        let groups = acquire::order(self.groups);
+        let buffer = self.buffer.unwrap_or(acquire::DEFAULT_BUFFER);
         Ok(Agent {
             hub: self.hub.ok_or(AgentError::Missing("a hub address"))?,
             tls: self.tls.ok_or(AgentError::Missing("TLS settings"))?,
@@ -254,10 +279,45 @@ impl AgentBuilder {
                 .unwrap_or((Duration::from_millis(500), Duration::from_secs(30))),
             connect_timeout: self.connect_timeout.unwrap_or(Duration::from_secs(10)),
             local_address: self.local_address,
-            groups: self.groups,
-            buffer: self.buffer.unwrap_or(acquire::DEFAULT_BUFFER),
+            keeping: keeping(
+                &groups,
+                buffer,
+                #[cfg(feature = "spool")]
+                self.spool.as_deref(),
+            )?,
+            groups,
         })
     }
+}
+
+/// A new epoch of sequence numbers.
+fn random_epoch() -> u64 {
+    let mut epoch = [0u8; 8];
+    let _ = provider().secure_random.fill(&mut epoch);
+    u64::from_be_bytes(epoch)
+}
+
+/// Where the samples of `groups` are kept, opening the spool if one is set.
+fn keeping(
+    groups: &[GroupSpec],
+    buffer: usize,
+    #[cfg(feature = "spool")] spool: Option<&std::path::Path>,
+) -> Result<acquire::Keeping, AgentError> {
+    let epoch = random_epoch();
+    #[cfg(feature = "spool")]
+    let spool = match spool {
+        Some(path) if !groups.is_empty() => {
+            let blank = outpost_acquisition::Publisher::new(0, groups, 0);
+            Some(spool::Spool::open(path, &blank, epoch)?)
+        }
+        _ => None,
+    };
+    Ok(acquire::Keeping {
+        buffer,
+        epoch,
+        #[cfg(feature = "spool")]
+        spool,
+    })
 }
 
 /// An agent, configured and not yet running.
@@ -292,7 +352,7 @@ pub struct Agent {
     connect_timeout: Duration,
     local_address: Option<IpAddr>,
     groups: Vec<GroupSpec>,
-    buffer: usize,
+    keeping: acquire::Keeping,
 }
 
 impl Agent {
@@ -314,11 +374,7 @@ impl Agent {
             .iter()
             .map(|d| (d.name.clone(), Arc::new(DeviceRuntime::start(d))))
             .collect();
-        // A new run of sequence numbers for every start of the agent.
-        let mut epoch = [0u8; 8];
-        let _ = provider().secure_random.fill(&mut epoch);
-        let acquisition =
-            acquire::Acquisition::new(self.groups, &devices, u64::from_be_bytes(epoch), self.buffer).map(Arc::new);
+        let acquisition = acquire::Acquisition::new(self.groups, &devices, self.keeping).map(Arc::new);
         let inner = Arc::new(Inner {
             hub: self.hub,
             tls: self.tls,

@@ -262,6 +262,10 @@ pub struct AcquisitionConfig {
     /// Bytes of samples kept while the hub cannot take them (16 MiB):
     /// past it the oldest are dropped, counted and logged.
     pub buffer_bytes: Option<usize>,
+    /// A file where the samples are kept on disk as well (feature
+    /// `spool`): an agent restarted while the hub was away still sends
+    /// them. Off when absent.
+    pub spool: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -356,6 +360,17 @@ impl AgentConfig {
         }
         if let Some(bytes) = self.acquisition.buffer_bytes {
             builder = builder.acquisition_buffer(bytes);
+        }
+        if let Some(path) = &self.acquisition.spool {
+            #[cfg(feature = "spool")]
+            {
+                builder = builder.spool(self.at(path));
+            }
+            #[cfg(not(feature = "spool"))]
+            f.add(
+                "acquisition.spool",
+                format!("{}: a spool needs a build with feature `spool`", path.display()),
+            );
         }
         let ready = match (id, tls, secret) {
             (Some(id), Some(tls), Some(secret)) => Some(builder.tls(tls).identity(id, secret)),
