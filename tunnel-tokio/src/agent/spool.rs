@@ -125,6 +125,8 @@ impl Spool {
     }
 
     /// What the spool holds for `groups`, if it holds them.
+    // redb's error is large; it is rare and at once made a SpoolError.
+    #[allow(clippy::result_large_err)]
     fn restore(&self, groups: &[u8]) -> Result<Option<Restored>, redb::Error> {
         let read = self.db.begin_read()?;
         let meta = match read.open_table(META) {
@@ -176,6 +178,8 @@ impl Spool {
     }
 
     /// Starts the spool over for `groups` under `epoch`.
+    // redb's error is large; it is rare and at once made a SpoolError.
+    #[allow(clippy::result_large_err)]
     fn reset(&self, groups: &[u8], epoch: u64) -> Result<(), redb::Error> {
         let write = self.db.begin_write()?;
         write.delete_table(SAMPLES)?;
@@ -199,6 +203,8 @@ impl Spool {
         })
     }
 
+    // redb's error is large; it is rare and at once made a SpoolError.
+    #[allow(clippy::result_large_err)]
     fn try_write(&self, changes: &Changes) -> Result<(), redb::Error> {
         let mut write = self.db.begin_write()?;
         // New samples must be on disk before they are sent; what goes
