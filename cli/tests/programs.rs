@@ -449,3 +449,118 @@ async fn scrape(url: &str) -> String {
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned()
 }
+
+/// `(at_ms, seq)` of a line `outpost hub value: ... at <ms> ms seq <n>...`.
+fn stamp(line: &str) -> (u64, u64) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = |w: &str| words.iter().position(|x| *x == w).and_then(|i| words.get(i + 1));
+    let at = after("at")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    let seq = after("seq")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    (at, seq)
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The hub's value lines of the sample's scan group until one taken
+/// after `until_ms`.
+fn values_until(hub: &Program, until_ms: u64) -> Vec<(u64, u64)> {
+    let mut seen = Vec::new();
+    loop {
+        let line = hub.wait_for("outpost hub value: plant-7/plc-1/status/");
+        let (at, seq) = stamp(&line);
+        seen.push((at, seq));
+        if at > until_ms {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn an_agent_killed_while_the_hub_is_away_loses_no_sample() {
+    let dir = std::env::temp_dir().join(format!("outpost-command-spool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let certs = dir.join("certs");
+    let certs_dir = certs.to_str().unwrap();
+    ok(&["certs", "init", certs_dir]);
+    ok(&["certs", "agent", "plant-7", "--dir", certs_dir]);
+    let sim = Program::start(OUTPOST, &["sim", "--listen", "127.0.0.1:0"]);
+    let device = sim.wait_for("outpost sim listening on");
+    let hub_config = |listen: &str| {
+        write(
+            &dir,
+            "hub.toml",
+            &sample("hub.toml")
+                .replace("127.0.0.1:7443", listen)
+                .replace("127.0.0.1:5020", "127.0.0.1:0")
+                .replace("127.0.0.1:8020", "127.0.0.1:0"),
+        )
+    };
+    let hub_toml = hub_config("127.0.0.1:0");
+    let start_hub = |path: &Path| {
+        Program::start(
+            OUTPOST,
+            &["hub", "--config", path.to_str().unwrap(), "--values", "plant-7"],
+        )
+    };
+    let hub = start_hub(&hub_toml);
+    let hub_addr = hub.wait_for("outpost hub listening for agents on");
+    // The uptime changes every second: a sample a second, kept on disk.
+    let agent_toml = write(
+        &dir,
+        "agent.toml",
+        &format!(
+            "{}\n[acquisition]\nspool = \"spool.redb\"\n",
+            sample("agent.toml")
+                .replace("127.0.0.1:7443", &hub_addr)
+                .replace("127.0.0.1:5502", &device)
+                .replace("interval_ms = 1000", "interval_ms = 100")
+        ),
+    );
+    let agent_args = ["agent", "--config", agent_toml.to_str().unwrap()];
+    let agent = Program::start(OUTPOST, &agent_args);
+    let before = values_until(&hub, wall_ms() + 1500);
+
+    // The hub goes away; the agent is killed while it is away and starts
+    // again from its spool; then the hub comes back on its port (a
+    // program dropped is killed with SIGKILL).
+    drop(hub);
+    let away = wall_ms();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    drop(agent);
+    let killed = wall_ms();
+    let _agent = Program::start(OUTPOST, &agent_args);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let back = wall_ms();
+    let hub = start_hub(&hub_config(&hub_addr));
+    hub.wait_for("outpost hub listening for agents on");
+    let after = values_until(&hub, back + 1500);
+
+    // One run of sequence numbers: the new hub's go on where the old one's
+    // acknowledged ones ended, each once, with no gap, across both runs of
+    // the agent.
+    let seqs = |v: &[(u64, u64)]| v.iter().map(|(_, s)| *s).collect::<Vec<_>>();
+    let (before_seqs, after_seqs) = (seqs(&before), seqs(&after));
+    assert!(before_seqs.windows(2).all(|w| w[1] == w[0] + 1), "{before_seqs:?}");
+    assert!(after_seqs.windows(2).all(|w| w[1] == w[0] + 1), "{after_seqs:?}");
+    assert!(
+        after_seqs[0] <= before_seqs[before_seqs.len() - 1] + 1,
+        "{before_seqs:?} then {after_seqs:?}"
+    );
+    // With the time they were taken: while the hub was away, by the first
+    // run and by the second.
+    let taken = |from: u64, to: u64| after.iter().filter(|(at, _)| *at > from && *at < to).count();
+    assert!(taken(away + 200, killed) >= 1, "the first run's samples: {after:?}");
+    assert!(taken(killed + 200, back) >= 1, "the second run's samples: {after:?}");
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}
