@@ -374,3 +374,36 @@ async fn an_agent_restarted_during_an_outage_sends_what_it_spooled() {
     assert!(v.at_ms >= back, "no old sample: {v:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_agent_that_acquires_data_still_stops_cleanly() {
+    let pki = Pki::new();
+    let hub = deploy::hub(&pki, &[]).await;
+    let (device, _model) = device().await;
+    let mut events = hub.events();
+    let mut values = hub.subscribe(Filter::all());
+    let mut agent = agent(
+        &pki,
+        hub.local_addr(),
+        device,
+        vec![counter_group(Duration::from_millis(20))],
+        1 << 20,
+    );
+    agent.connected().await;
+    next(&mut values, Duration::from_secs(5)).await.expect("samples flow");
+    let stopped = Instant::now();
+    agent.stop(Duration::from_secs(5)).await;
+    // Its data acquisition channel closed with the rest: the stop did not
+    // wait for the grace period, and the hub saw a planned stop.
+    assert!(stopped.elapsed() < Duration::from_secs(2), "{:?}", stopped.elapsed());
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(outpost_tunnel_tokio::hub::HubEvent::Disconnected { reason, .. })) => {
+                assert!(reason.contains("NoError"), "{reason}");
+                break;
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -45,6 +45,18 @@ async fn ready(acquisition: Option<&acquire::Acquisition>) {
     }
 }
 
+/// Closes the data acquisition channel, if one is open.
+fn end_acquisition(
+    acquisition: Option<&acquire::Acquisition>,
+    acquiring: &mut Option<(ChannelId, bool)>,
+    outbox: &mut VecDeque<Command>,
+) {
+    if let (Some(a), Some((channel, _))) = (acquisition, acquiring.take()) {
+        a.disconnected();
+        outbox.push_back(Command::Reset(channel, ErrorCode::Cancel));
+    }
+}
+
 /// Queues the publisher's messages for the hub.
 fn publish(acquisition: &acquire::Acquisition, channel: ChannelId, outbox: &mut VecDeque<Command>) {
     while outbox.len() < PUBLISH_BELOW {
@@ -127,6 +139,8 @@ pub(super) async fn serve(
                         }
                     }
                     DriverEvent::Opened { result, .. } => match result {
+                        // Opened as a stop began: closed at once.
+                        Ok(channel) if going_away => outbox.push_back(Command::Reset(channel, ErrorCode::Cancel)),
                         Ok(channel) => acquiring = Some((channel, false)),
                         Err(e) => warn!(agent = %inner.id, error = %e, "the data acquisition channel could not be opened"),
                     },
@@ -167,9 +181,9 @@ pub(super) async fn serve(
                         }
                     }
                     DriverEvent::ChannelGone(channel) => admission.channel_gone(channel),
-                    DriverEvent::ChannelAccepted(_)
-                    | DriverEvent::ChannelRefused(..)
-                    | DriverEvent::GoingAway => {}
+                    // The hub is stopping: it closes once every channel is.
+                    DriverEvent::GoingAway => end_acquisition(acquisition.as_deref(), &mut acquiring, &mut outbox),
+                    DriverEvent::ChannelAccepted(_) | DriverEvent::ChannelRefused(..) => {}
                 }
             }
             () = ready(acquisition.as_deref()), if acquiring.is_some_and(|(_, up)| up) && outbox.len() < PUBLISH_BELOW => {
@@ -182,6 +196,9 @@ pub(super) async fn serve(
                 if let Some(grace) = grace {
                     going_away = true;
                     outbox.push_back(Command::GoAway(grace));
+                    // The session closes once every channel is: samples
+                    // not acknowledged wait for the next run (or the spool).
+                    end_acquisition(acquisition.as_deref(), &mut acquiring, &mut outbox);
                 }
             }
             permit = commands.reserve(), if !outbox.is_empty() => match permit {
