@@ -58,6 +58,7 @@ impl Publisher {
                     next_seq: 0,
                     device: spec.device.clone(),
                     unit: spec.unit,
+                    interval_ms: u32::try_from(spec.interval.as_millis()).unwrap_or(u32::MAX),
                     name: spec.name.clone(),
                     points: spec
                         .points
@@ -65,6 +66,7 @@ impl Publisher {
                         .map(|p| PointInfo {
                             name: p.name.clone(),
                             point: p.point,
+                            exact: p.deadband.width() == 0.0,
                         })
                         .collect(),
                 },

@@ -28,6 +28,8 @@ struct Known {
     latest: Vec<Option<Sample>>,
     /// A rebirth was asked for and its birth has not come yet.
     asked: bool,
+    /// Since a rebirth was asked: the points whose snapshot sample came.
+    refreshed: Option<Vec<bool>>,
 }
 
 /// Follows one agent's groups: takes births and samples, keeps the latest
@@ -63,6 +65,9 @@ impl Subscriber {
     }
 
     fn ask(&mut self, group: u16) {
+        if let Some(known) = self.groups.get_mut(&group) {
+            known.refreshed = Some(vec![false; known.latest.len()]);
+        }
         self.out.push_back(Message::Rebirth(Rebirth { group }));
     }
 
@@ -85,6 +90,8 @@ impl Subscriber {
             Known {
                 birth,
                 expected,
+                // Its snapshot follows (asked for, or asked for below).
+                refreshed: Some(vec![false; latest.len()]),
                 latest,
                 asked: false,
             },
@@ -126,6 +133,14 @@ impl Subscriber {
                 continue;
             };
             *slot = Some(sample);
+            if let Some(refreshed) = &mut known.refreshed {
+                if sample.snapshot {
+                    refreshed[sample.point] = true;
+                    if refreshed.iter().all(|r| *r) {
+                        known.refreshed = None;
+                    }
+                }
+            }
             self.updates.push_back(Update {
                 device: known.birth.device.clone(),
                 group: known.birth.name.clone(),
@@ -182,6 +197,16 @@ impl Subscriber {
     pub fn group_latest(&self, group: &str) -> Option<(&Birth, &[Option<Sample>])> {
         let known = self.groups.values().find(|k| k.birth.name == group)?;
         Some((&known.birth, &known.latest))
+    }
+
+    /// Whether the hub's view of a group is whole: a sample of every point
+    /// came, and the full snapshot it last asked for (on a new session or
+    /// a gap) has arrived.
+    pub fn is_complete(&self, group: &str) -> bool {
+        self.groups
+            .values()
+            .find(|k| k.birth.name == group)
+            .is_some_and(|k| !k.asked && k.refreshed.is_none() && k.latest.iter().all(Option::is_some))
     }
 
     /// Times a group's sequence numbers skipped (samples lost on the way).

@@ -40,6 +40,7 @@ fn birth() -> Birth {
         next_seq: 42,
         device: "plc-1".into(),
         unit: UnitId(17),
+        interval_ms: 250,
         name: "boiler ✓".into(),
         points: every_encoding()
             .into_iter()
@@ -47,6 +48,7 @@ fn birth() -> Birth {
             .map(|(i, point)| PointInfo {
                 name: format!("p{i}"),
                 point,
+                exact: i % 2 == 0,
             })
             .collect(),
     }
@@ -215,6 +217,7 @@ fn one_point(name: &[u8], table: u8, address: u16, encoding: [u8; 2]) -> Vec<u8>
     b.extend_from_slice(&0u64.to_be_bytes());
     b.extend_from_slice(&[1, b'd']);
     b.push(1);
+    b.extend_from_slice(&1000u32.to_be_bytes());
     b.extend_from_slice(&[1, b'g']);
     b.extend_from_slice(&1u16.to_be_bytes());
     b.push(name.len() as u8);
@@ -222,6 +225,7 @@ fn one_point(name: &[u8], table: u8, address: u16, encoding: [u8; 2]) -> Vec<u8>
     b.push(table);
     b.extend_from_slice(&address.to_be_bytes());
     b.extend_from_slice(&encoding);
+    b.push(1);
     b
 }
 
@@ -244,6 +248,14 @@ fn bad_birth_fields_are_refused() {
     assert_eq!(decode(b"p", 2, 0, [1, 16]), Err(MessageError::Invalid("point")));
     assert_eq!(decode(b"p", 2, 65535, [4, 0]), Err(MessageError::Invalid("point")));
     assert_eq!(decode(&[0xFF], 2, 0, [2, 0]), Err(MessageError::Invalid("point name")));
+    let mut flags = one_point(b"p", 2, 0, [2, 0]);
+    let last = flags.len() - 1;
+    flags[last] = 0;
+    assert!(Message::decode(&flags).is_ok());
+    flags[last] = 2;
+    assert_eq!(Message::decode(&flags), Err(MessageError::Invalid("flags")));
+    flags.pop();
+    assert_eq!(Message::decode(&flags), Err(MessageError::Truncated("flags")));
     let long = vec![b'x'; MAX_NAME_LEN + 1];
     assert_eq!(
         decode(&long, 2, 0, [2, 0]),
@@ -254,7 +266,7 @@ fn bad_birth_fields_are_refused() {
         })
     );
     let mut many = one_point(b"p", 2, 0, [2, 0]);
-    many[24..26].copy_from_slice(&((MAX_POINTS + 1) as u16).to_be_bytes());
+    many[28..30].copy_from_slice(&((MAX_POINTS + 1) as u16).to_be_bytes());
     assert!(matches!(
         Message::decode(&many),
         Err(MessageError::TooLong { what: "points", .. })

@@ -164,3 +164,52 @@ proptest! {
         prop_assert_eq!(reads.len(), fewest(&points, gap, registers));
     }
 }
+
+/// Every register encoding, either word order.
+fn register_encoding(kind: u8) -> Encoding {
+    let order = if kind & 8 == 0 {
+        WordOrder::HighFirst
+    } else {
+        WordOrder::LowFirst
+    };
+    match kind % 5 {
+        0 => Encoding::U16,
+        1 => Encoding::I16,
+        2 => Encoding::U32(order),
+        3 => Encoding::I32(order),
+        _ => Encoding::F32(order),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn registers_encoded_decode_to_the_same_value(kind in any::<u8>(), words in any::<[u16; 2]>(), address in 0u16..65534) {
+        let point = Point::new(Table::HoldingRegisters, address, register_encoding(kind)).unwrap();
+        let value = point.decode_registers(address, &words).unwrap();
+        let encoded = point.encode_registers(value).unwrap();
+        let width = usize::from(point.encoding().width());
+        // The same registers (a NaN's bits too), and 0 past the width.
+        prop_assert_eq!(&encoded[..width], &words[..width]);
+        prop_assert!(encoded[width..].iter().all(|&w| w == 0));
+    }
+}
+
+#[test]
+fn only_whole_registers_of_the_same_type_encode() {
+    use outpost_modbus_core::scan::Value;
+    let at = |e| Point::new(Table::HoldingRegisters, 0, e).unwrap();
+    assert_eq!(at(Encoding::U16).encode_registers(Value::I16(1)), None);
+    assert_eq!(at(Encoding::RegisterBit(3)).encode_registers(Value::Bool(true)), None);
+    let coil = Point::new(Table::Coils, 0, Encoding::Bit).unwrap();
+    assert_eq!(coil.encode_registers(Value::Bool(true)), None);
+    assert_eq!(
+        at(Encoding::U32(WordOrder::LowFirst)).encode_registers(Value::U32(0x0102_0304)),
+        Some([0x0304, 0x0102])
+    );
+    assert_eq!(at(Encoding::I16).encode_registers(Value::I16(-2)), Some([0xFFFE, 0]));
+    assert_eq!(Value::F32(1.5).to_string(), "1.5");
+    assert_eq!(Value::Bool(true).to_string(), "true");
+    assert_eq!(Value::I32(-7).to_string(), "-7");
+}

@@ -18,10 +18,13 @@
 //! [`record_agent`], before each scrape): `outpost_hub_agents`,
 //! `outpost_hub_channels`, `outpost_hub_handshakes` (gauges),
 //! `outpost_hub_connections_total`, `outpost_hub_sessions_total`,
-//! `outpost_hub_bytes_in_total`, `outpost_hub_bytes_out_total`;
-//! `outpost_agent_connected` (gauge), `outpost_agent_connects_total`,
-//! `outpost_agent_sessions_total`, `outpost_agent_bytes_in_total`,
-//! `outpost_agent_bytes_out_total`.
+//! `outpost_hub_bytes_in_total`, `outpost_hub_bytes_out_total`,
+//! `outpost_hub_cached_reads_total` (reads gateways answered from scanned
+//! values); `outpost_agent_connected` (gauge),
+//! `outpost_agent_connects_total`, `outpost_agent_sessions_total`,
+//! `outpost_agent_bytes_in_total`, `outpost_agent_bytes_out_total`,
+//! `outpost_agent_samples_dropped_total` (samples of scan groups dropped
+//! because the buffer was full).
 
 use metrics::{counter, gauge, Counter};
 
@@ -142,6 +145,7 @@ pub fn record_hub(stats: &HubStats) {
     counter!("outpost_hub_sessions_total").absolute(stats.sessions);
     counter!("outpost_hub_bytes_in_total").absolute(stats.bytes_in);
     counter!("outpost_hub_bytes_out_total").absolute(stats.bytes_out);
+    counter!("outpost_hub_cached_reads_total").absolute(stats.cached_reads);
 }
 
 /// Sets the agent's snapshot metrics from `stats` and whether it is connected.
@@ -151,4 +155,5 @@ pub fn record_agent(stats: &AgentStats, connected: bool) {
     counter!("outpost_agent_sessions_total").absolute(stats.sessions);
     counter!("outpost_agent_bytes_in_total").absolute(stats.bytes_in);
     counter!("outpost_agent_bytes_out_total").absolute(stats.bytes_out);
+    counter!("outpost_agent_samples_dropped_total").absolute(stats.samples_dropped);
 }

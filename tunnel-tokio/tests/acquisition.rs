@@ -26,6 +26,8 @@ use tokio::net::TcpListener;
 struct Counting {
     plain: common::Device,
     reads: u16,
+    /// Reads of holding registers the device answered.
+    holding_reads: u64,
 }
 
 impl DataModel for Counting {
@@ -33,6 +35,7 @@ impl DataModel for Counting {
         self.plain.read_coils(range, out)
     }
     fn read_holding_registers(&mut self, range: RegisterRange, out: &mut [u16]) -> Result<(), ExceptionCode> {
+        self.holding_reads += 1;
         if range.start() == 90 {
             self.reads += 1;
             out.fill(self.reads);
@@ -42,6 +45,9 @@ impl DataModel for Counting {
     }
     fn read_input_registers(&mut self, range: RegisterRange, out: &mut [u16]) -> Result<(), ExceptionCode> {
         self.plain.read_input_registers(range, out)
+    }
+    fn write_single_register(&mut self, address: u16, value: u16) -> Result<(), ExceptionCode> {
+        self.plain.write_single_register(address, value)
     }
 }
 
@@ -406,4 +412,118 @@ async fn an_agent_that_acquires_data_still_stops_cleanly() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_gateway_answers_covered_reads_from_scanned_values() {
+    use outpost_tunnel_tokio::binding::Role;
+    use outpost_tunnel_tokio::hub::{GatewayBuilder, Route};
+    use outpost_tunnel_tokio::modbus::{Client, Requests};
+
+    let pki = Pki::new();
+    let hub = deploy::hub(&pki, &[]).await;
+    let (device, model) = device().await;
+    let interval = Duration::from_millis(100);
+    let mut agent = agent(&pki, hub.local_addr(), device, vec![values_group(interval)], 1 << 20);
+    agent.connected().await;
+    let gateway = |cache: Option<Duration>| {
+        let mut builder = GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
+            .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1"));
+        if let Some(age) = cache {
+            builder = builder.cache_reads(age);
+        }
+        hub.gateway(builder)
+    };
+    let cached = gateway(Some(Duration::from_millis(500))).await.unwrap();
+    let plain = gateway(None).await.unwrap();
+    let cached = Client::tcp(cached.local_addr().to_string()).build();
+    let plain = Client::tcp(plain.local_addr().to_string()).build();
+
+    // Once the hub holds the group's snapshot, covered reads are answered
+    // at the hub.
+    let mut tries = 0;
+    while hub.stats().cached_reads == 0 {
+        tries += 1;
+        assert!(tries < 500, "the cache never answered");
+        assert_eq!(cached.read_holding_registers(UNIT, 4, 2).await.unwrap(), [4, 5]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let device_reads = || model.lock().unwrap().holding_reads;
+    let (reads, answered) = (device_reads(), hub.stats().cached_reads);
+    for _ in 0..100 {
+        assert_eq!(cached.read_holding_registers(UNIT, 4, 2).await.unwrap(), [4, 5]);
+        assert_eq!(cached.read_holding_registers(UNIT, 0, 1).await.unwrap(), [0]);
+        assert_eq!(cached.read_coils(UNIT, 3, 1).await.unwrap(), [false]);
+        assert_eq!(cached.read_input_registers(UNIT, 1, 1).await.unwrap(), [1001]);
+    }
+    assert_eq!(hub.stats().cached_reads - answered, 400);
+    // The device saw the agent's scans alone (one read of holding
+    // registers per scan), not the clients' 200.
+    let scans = device_reads() - reads;
+    assert!(scans < 50, "{scans} reads reached the device");
+
+    // What no point covers, and what another gateway asks, passes through.
+    let answered = hub.stats().cached_reads;
+    assert_eq!(cached.read_holding_registers(UNIT, 1, 2).await.unwrap(), [1, 2]);
+    assert_eq!(cached.read_holding_registers(UNIT, 0, 2).await.unwrap(), [0, 1]);
+    assert_eq!(plain.read_holding_registers(UNIT, 4, 2).await.unwrap(), [4, 5]);
+    assert_eq!(hub.stats().cached_reads, answered);
+
+    // A client reads back what it wrote: the device's reads pass through
+    // until scans after the write reported it.
+    cached.write_single_register(UNIT, 0, 777).await.unwrap();
+    assert_eq!(cached.read_holding_registers(UNIT, 0, 1).await.unwrap(), [777]);
+    assert_eq!(hub.stats().cached_reads, answered);
+    // Later the value comes from the cache again, as written.
+    let mut tries = 0;
+    while hub.stats().cached_reads == answered {
+        tries += 1;
+        assert!(tries < 500, "the cache never answered again");
+        assert_eq!(cached.read_holding_registers(UNIT, 0, 1).await.unwrap(), [777]);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The agent away: nothing is answered from what it reported.
+    agent.shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answered = hub.stats().cached_reads;
+    assert!(cached.read_holding_registers(UNIT, 4, 2).await.is_err());
+    assert_eq!(hub.stats().cached_reads, answered);
+}
+
+#[tokio::test]
+async fn a_cache_older_than_its_groups_interval_answers_nothing() {
+    use outpost_tunnel_tokio::binding::Role;
+    use outpost_tunnel_tokio::hub::{GatewayBuilder, Route};
+    use outpost_tunnel_tokio::modbus::{Client, Requests};
+
+    let pki = Pki::new();
+    let hub = deploy::hub(&pki, &[]).await;
+    let (device, _model) = device().await;
+    // Polled every 200 ms; the gateway wants values at most 100 ms old.
+    let mut agent = agent(
+        &pki,
+        hub.local_addr(),
+        device,
+        vec![values_group(Duration::from_millis(200))],
+        1 << 20,
+    );
+    agent.connected().await;
+    let mut values = hub.subscribe(Filter::all());
+    for _ in 0..8 {
+        next(&mut values, Duration::from_secs(5)).await.expect("both snapshots");
+    }
+    let gateway = hub
+        .gateway(
+            GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
+                .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1"))
+                .cache_reads(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap();
+    let client = Client::tcp(gateway.local_addr().to_string()).build();
+    for _ in 0..20 {
+        assert_eq!(client.read_holding_registers(UNIT, 4, 2).await.unwrap(), [4, 5]);
+    }
+    assert_eq!(hub.stats().cached_reads, 0);
 }

@@ -19,6 +19,9 @@ pub struct PointInfo {
     pub name: String,
     /// Where it is and how it is encoded.
     pub point: Point,
+    /// Reported on every change (no deadband): the latest sample is the
+    /// device's value, not an approximation of it.
+    pub exact: bool,
 }
 
 /// A group's description: sent when the agent's channel opens and before
@@ -36,6 +39,10 @@ pub struct Birth {
     pub device: String,
     /// The unit polled.
     pub unit: UnitId,
+    /// How often the group is polled, in milliseconds: a value not
+    /// reported again is the same (within its deadband) at most this long
+    /// ago while the agent's channel is up.
+    pub interval_ms: u32,
     /// The group's name.
     pub name: String,
     /// Its points.
@@ -93,6 +100,7 @@ impl Birth {
         out.extend_from_slice(&self.next_seq.to_be_bytes());
         put_name(out, &self.device);
         out.push(self.unit.0);
+        out.extend_from_slice(&self.interval_ms.to_be_bytes());
         put_name(out, &self.name);
         let count = self.points.len().min(MAX_POINTS);
         out.extend_from_slice(&(count as u16).to_be_bytes());
@@ -105,6 +113,7 @@ impl Birth {
             out.push(table);
             out.extend_from_slice(&info.point.address().to_be_bytes());
             out.extend_from_slice(&encoding_bytes(info.point.encoding()));
+            out.push(u8::from(info.exact));
         }
     }
 
@@ -114,9 +123,11 @@ impl Birth {
         let next_seq = r.u64("sequence number")?;
         let device = r.name(MAX_NAME_LEN, "device name")?;
         let unit = UnitId(r.u8("unit")?);
+        let interval_ms = r.u32("interval")?;
         let name = r.name(MAX_NAME_LEN, "group name")?;
-        // Each point: a name's length byte, a table, an address, an encoding.
-        let count = r.count(MAX_POINTS, 6, "points")?;
+        // Each point: a name's length byte, a table, an address, an
+        // encoding, a flag.
+        let count = r.count(MAX_POINTS, 7, "points")?;
         let mut points = Vec::with_capacity(count);
         for _ in 0..count {
             let name = r.name(MAX_NAME_LEN, "point name")?;
@@ -130,7 +141,12 @@ impl Birth {
             let code = r.take(2, "encoding")?;
             let encoding = encoding_from([code[0], code[1]]).ok_or(MessageError::Invalid("encoding"))?;
             let point = Point::new(table, address, encoding).map_err(|_| MessageError::Invalid("point"))?;
-            points.push(PointInfo { name, point });
+            let exact = match r.u8("flags")? {
+                0 => false,
+                1 => true,
+                _ => return Err(MessageError::Invalid("flags")),
+            };
+            points.push(PointInfo { name, point, exact });
         }
         Ok(Birth {
             group,
@@ -138,6 +154,7 @@ impl Birth {
             next_seq,
             device,
             unit,
+            interval_ms,
             name,
             points,
         })

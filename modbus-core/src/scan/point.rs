@@ -195,6 +195,28 @@ impl Point {
             Encoding::F32(order) => Value::F32(f32::from_bits(joined(order))),
         })
     }
+    /// The registers that hold `value` (its width of them, the rest 0),
+    /// when this point's encoding gives them whole: `None` for a bit
+    /// point, a bit of a register (the register's other bits are not
+    /// known) or a value of another type. The inverse of
+    /// [`Point::decode_registers`].
+    pub fn encode_registers(&self, value: Value) -> Option<[u16; 2]> {
+        let split = |order: WordOrder, v: u32| {
+            let (high, low) = ((v >> 16) as u16, v as u16);
+            match order {
+                WordOrder::HighFirst => [high, low],
+                WordOrder::LowFirst => [low, high],
+            }
+        };
+        Some(match (self.encoding, value) {
+            (Encoding::U16, Value::U16(v)) => [v, 0],
+            (Encoding::I16, Value::I16(v)) => [v as u16, 0],
+            (Encoding::U32(order), Value::U32(v)) => split(order, v),
+            (Encoding::I32(order), Value::I32(v)) => split(order, v as u32),
+            (Encoding::F32(order), Value::F32(v)) => split(order, v.to_bits()),
+            _ => return None,
+        })
+    }
 
     /// Its value in `bits`, read from address `start` on: `None` when the
     /// point is a register's or is not among them.

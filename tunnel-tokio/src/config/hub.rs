@@ -151,6 +151,10 @@ pub struct GatewayConfig {
     pub timeout_ms: Option<u64>,
     /// A silent client is closed after this many seconds (300).
     pub idle_timeout_s: Option<u64>,
+    /// Reads are answered from the agents' scanned values when those are
+    /// no older than this, in ms (off when absent; see
+    /// [`GatewayBuilder::cache_reads`]).
+    pub cache_max_age_ms: Option<u64>,
     /// Secure gateway: TLS deadline in ms (3 000).
     pub tls_timeout_ms: Option<u64>,
 }
@@ -447,6 +451,9 @@ fn routed(f: &mut Findings, key: &str, mut builder: GatewayBuilder, g: &GatewayC
     }
     if let Some(s) = g.idle_timeout_s {
         builder = builder.idle_timeout(Duration::from_secs(s));
+    }
+    if let Some(ms) = g.cache_max_age_ms {
+        builder = builder.cache_reads(Duration::from_millis(ms));
     }
     Some(builder)
 }

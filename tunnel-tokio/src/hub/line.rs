@@ -10,7 +10,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use outpost_acquisition::cache::{self, Known};
 use outpost_acquisition::{Subscriber, Update};
+use outpost_modbus_core::access::Table;
+use outpost_modbus_core::{Bits, Request, Response, UnitId, Words};
 use outpost_tunnel_proto::{AgentId, ChannelId, ChannelKind, ErrorCode};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::{broadcast, oneshot};
@@ -61,6 +64,32 @@ struct Acquired {
     /// The current session's acquisition channel.
     channel: Option<ChannelId>,
     subscriber: Subscriber,
+    /// Devices and units written to: their reads pass through until
+    /// scans after the write had time to report it.
+    written: Vec<(String, UnitId, Instant)>,
+}
+
+impl Acquired {
+    /// The groups of `device` and `unit` whose latest samples are whole
+    /// and no older than `max_age` (their interval), if nothing written
+    /// keeps them out at `now`.
+    fn fresh(&self, device: &str, unit: UnitId, max_age: Duration, now: Instant) -> Vec<Known<'_>> {
+        if self
+            .written
+            .iter()
+            .any(|(d, u, until)| d == device && *u == unit && *until > now)
+        {
+            return Vec::new();
+        }
+        let subscriber = &self.subscriber;
+        subscriber
+            .births()
+            .filter(|b| b.device == device && b.unit == unit)
+            .filter(|b| Duration::from_millis(u64::from(b.interval_ms)) <= max_age)
+            .filter(|b| subscriber.is_complete(&b.name))
+            .filter_map(|b| subscriber.group_latest(&b.name))
+            .collect()
+    }
 }
 
 impl State {
@@ -213,6 +242,8 @@ impl Line {
     pub(crate) async fn request(&self, submit: Submit) -> Result<Bytes, Failure> {
         let changes = submit.changes;
         let deadline = submit.deadline;
+        // A write makes values the hub holds for the device old.
+        let written = changes.then(|| (submit.target.clone(), submit.unit));
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut state = self.state();
@@ -243,6 +274,9 @@ impl Line {
             }
         };
         guard.id = None;
+        if let Some((device, unit)) = written {
+            self.written(&device, unit);
+        }
         result
     }
 
@@ -378,6 +412,69 @@ impl Line {
             }
             _ => false,
         }
+    }
+
+    /// The answer to a read of `device`'s `unit`, rebuilt from the values
+    /// the agent reported, when its scan groups cover the whole read with
+    /// exact, good values no older than `max_age`, its channel is up and
+    /// nothing written to the device since could have changed them.
+    pub(crate) fn cached_read(&self, device: &str, unit: UnitId, pdu: &[u8], max_age: Duration) -> Option<Bytes> {
+        let (table, start, quantity) = match Request::decode(pdu).ok()? {
+            Request::ReadCoils(r) => (Table::Coils, r.start(), r.quantity()),
+            Request::ReadDiscreteInputs(r) => (Table::DiscreteInputs, r.start(), r.quantity()),
+            Request::ReadHoldingRegisters(r) => (Table::HoldingRegisters, r.start(), r.quantity()),
+            Request::ReadInputRegisters(r) => (Table::InputRegisters, r.start(), r.quantity()),
+            _ => return None,
+        };
+        let state = self.state();
+        let acquired = state.acquisition.as_ref().filter(|a| a.channel.is_some())?;
+        let groups = acquired.fresh(device, unit, max_age, Instant::now());
+        if groups.is_empty() {
+            return None;
+        }
+        let mut out = vec![0u8; 3 + 2 * usize::from(quantity)];
+        let len = match table {
+            Table::Coils | Table::DiscreteInputs => {
+                let bits = cache::bits(groups, table, start, quantity)?;
+                let bits = Bits::from_bools(&bits);
+                let response = if table == Table::Coils {
+                    Response::ReadCoils(bits)
+                } else {
+                    Response::ReadDiscreteInputs(bits)
+                };
+                response.encode(&mut out).ok()?
+            }
+            _ => {
+                let words = cache::registers(groups, table, start, quantity)?;
+                let words = Words::from_slice(&words);
+                let response = if table == Table::HoldingRegisters {
+                    Response::ReadHoldingRegisters(words)
+                } else {
+                    Response::ReadInputRegisters(words)
+                };
+                response.encode(&mut out).ok()?
+            }
+        };
+        out.truncate(len);
+        Some(Bytes::from(out))
+    }
+
+    /// A request that changes `device`'s `unit` was answered (or given up
+    /// on): its reads pass through until scans after it had time to
+    /// report what it changed (two intervals of its slowest group).
+    fn written(&self, device: &str, unit: UnitId) {
+        let now = Instant::now();
+        let mut state = self.state();
+        let Some(acquired) = &mut state.acquisition else { return };
+        let slowest = acquired
+            .subscriber
+            .births()
+            .filter(|b| b.device == device && b.unit == unit)
+            .map(|b| Duration::from_millis(u64::from(b.interval_ms)))
+            .max();
+        let Some(slowest) = slowest else { return };
+        acquired.written.retain(|(_, _, until)| *until > now);
+        acquired.written.push((device.to_owned(), unit, now + 2 * slowest));
     }
 
     /// The latest value of every point `filter` follows.

@@ -111,6 +111,10 @@ pub struct HubStats {
     pub channels: u64,
     /// TLS and tunnel handshakes in progress now.
     pub handshakes: u64,
+    /// Reads gateways answered from the values agents' scan groups
+    /// reported, without asking the device
+    /// ([`GatewayBuilder::cache_reads`]).
+    pub cached_reads: u64,
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +123,8 @@ struct Counters {
     sessions: AtomicU64,
     rejected: AtomicU64,
     traffic: Arc<Traffic>,
+    /// Reads gateways answered from scanned values.
+    cached: AtomicU64,
 }
 
 /// A credential store, shown in debug output by name only.
@@ -578,6 +584,7 @@ impl Hub {
             bytes_out: c.traffic.sent(),
             channels: self.channel_count() as u64,
             handshakes: self.inner.gate().gate.in_progress() as u64,
+            cached_reads: c.cached.load(Relaxed),
         }
     }
 

@@ -107,6 +107,19 @@ impl Client {
                     }
                     continue;
                 }
+                if let Some(max_age) = config.cache {
+                    let cached = self
+                        .hub
+                        .line(&route.agent)
+                        .and_then(|line| line.cached_read(&route.target, unit, &pdu, max_age));
+                    if let Some(answer) = cached {
+                        self.hub.counters.cached.fetch_add(1, Relaxed);
+                        if replies.send(encode(header, &answer)).await.is_err() {
+                            break 'read;
+                        }
+                        continue;
+                    }
+                }
                 let client = clients
                     .entry((route.agent.clone(), route.target.clone()))
                     .or_insert_with(|| {

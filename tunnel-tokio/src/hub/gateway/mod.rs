@@ -94,6 +94,7 @@ pub struct GatewayBuilder {
     max_in_flight: usize,
     timeout: Duration,
     idle_timeout: Duration,
+    cache: Option<Duration>,
 }
 
 impl GatewayBuilder {
@@ -109,6 +110,7 @@ impl GatewayBuilder {
             max_in_flight: 16,
             timeout: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(300),
+            cache: None,
         }
     }
 
@@ -156,6 +158,26 @@ impl GatewayBuilder {
     /// agent's policy still decides everything that passes.
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Answers reads (01 to 04) at the hub, from the values the agent's
+    /// scan groups reported, when those cover every address read with
+    /// values reported on every change (no deadband), read well, by a
+    /// group polled at least every `max_age`, whose full snapshot the hub
+    /// has since the agent's channel opened; everything else passes
+    /// through to the device (off by default). A request that changes a
+    /// device sends that device's reads through for two of its groups'
+    /// intervals after it is answered, so a client reads back what it
+    /// wrote.
+    ///
+    /// Cached answers are the hub's: the agent's policy chose to publish
+    /// those values to the hub and is not asked again. Who may read them
+    /// here is this listener's decision: its role's rules in the hub's
+    /// copy of a policy ([`GatewayBuilder::policy`]) when one is set, and
+    /// anything routed to the device otherwise.
+    pub fn cache_reads(mut self, max_age: Duration) -> Self {
+        self.cache = Some(max_age);
         self
     }
 
