@@ -12,9 +12,9 @@ use outpost_modbus_core::access::Policy;
 use outpost_modbus_core::server::DataModel;
 use outpost_modbus_core::{ExceptionCode, RegisterRange, UnitId};
 use outpost_tunnel_proto::{AgentId, MemoryCredentials, Secret};
-use outpost_tunnel_tokio::agent::{Agent, Device, RunningAgent};
+use outpost_tunnel_tokio::agent::{Agent, AgentBuilder, Device, RunningAgent};
 use outpost_tunnel_tokio::binding::Role;
-use outpost_tunnel_tokio::hub::{Gateway, GatewayBuilder, Hub, RemoteClient, Route};
+use outpost_tunnel_tokio::hub::{Gateway, GatewayBuilder, Hub, HubBuilder, RemoteClient, Route};
 use outpost_tunnel_tokio::modbus::Server;
 use outpost_tunnel_tokio::tls::{AgentTls, HubTls};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair};
@@ -78,12 +78,23 @@ pub(crate) struct Setup {
 /// A device, a hub with a gateway, and an agent serving the device with
 /// up to `device_in_flight` requests at once.
 pub(crate) async fn setup(device_in_flight: usize) -> Setup {
+    setup_with(Registers, device_in_flight, |h| h, |a| a).await
+}
+
+/// A setup whose device is `model`, with the hub's and the agent's
+/// settings changed by `hub` and `agent`.
+pub(crate) async fn setup_with<M: DataModel + Send + 'static>(
+    model: M,
+    device_in_flight: usize,
+    hub: impl FnOnce(HubBuilder) -> HubBuilder,
+    agent: impl FnOnce(AgentBuilder) -> AgentBuilder,
+) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let device = listener.local_addr().unwrap();
     tokio::spawn(
         Server::builder()
             .max_connections(256)
-            .serve(listener, Arc::new(Mutex::new(Registers))),
+            .serve(listener, Arc::new(Mutex::new(model))),
     );
     let (hub_ca, agent_ca) = (ca(), ca());
     let (hub_chain, hub_key) = leaf(&hub_ca, "hub.bench", false);
@@ -93,9 +104,7 @@ pub(crate) async fn setup(device_in_flight: usize) -> Setup {
     credentials.insert(AgentId::new("plant-7").unwrap(), secret.clone());
     let hub_tls = HubTls::new(hub_chain, hub_key, &[agent_ca.der().clone()], Vec::new()).unwrap();
     let agent_tls = AgentTls::new(agent_chain, agent_key, &[hub_ca.der().clone()], "hub.bench").unwrap();
-    let hub = Hub::builder()
-        .tls(hub_tls.clone())
-        .credentials(Arc::new(credentials))
+    let hub = hub(Hub::builder().tls(hub_tls.clone()).credentials(Arc::new(credentials)))
         .start()
         .await
         .unwrap();
@@ -103,7 +112,7 @@ pub(crate) async fn setup(device_in_flight: usize) -> Setup {
         "[roles.bench]\nunits = [1]\nfunctions = [\"read\"]\nholding_registers = { read = [[0, 999]] }\n",
     )
     .unwrap();
-    let mut agent = Agent::builder()
+    let mut agent = agent(Agent::builder())
         .hub(hub.local_addr().to_string())
         .tls(agent_tls.clone())
         .identity(AgentId::new("plant-7").unwrap(), secret)
