@@ -144,6 +144,9 @@ fn bits_come_back_across_groups() {
     let mut flow = Flow::new(vec![registers_group(), coils_group()]);
     flow.scan(&HOLDING, &[5], &[true, false], false);
     flow.scan(&HOLDING, &[5], &[true, false], false);
+    let mut names: Vec<&str> = flow.subscriber.births().map(|b| b.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["coils", "regs"]);
     let known = [
         flow.subscriber.group_latest("regs").unwrap(),
         flow.subscriber.group_latest("coils").unwrap(),
