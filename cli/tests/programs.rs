@@ -49,6 +49,21 @@ fn sample(name: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config").join(name)).unwrap()
 }
 
+/// A fresh directory with a PKI and agent plant-7's files under `certs/`,
+/// and a simulated device: the directory, the simulator and its address.
+fn plant(name: &str) -> (PathBuf, Program, String) {
+    let dir = std::env::temp_dir().join(format!("outpost-command-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let certs = dir.join("certs");
+    let certs_dir = certs.to_str().unwrap();
+    ok(&["certs", "init", certs_dir]);
+    ok(&["certs", "agent", "plant-7", "--dir", certs_dir]);
+    let sim = Program::start(OUTPOST, &["sim", "--listen", "127.0.0.1:0"]);
+    let device = sim.wait_for("outpost sim listening on");
+    (dir, sim, device)
+}
+
 fn signal(program: &Program, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &program.child.id().to_string()])
@@ -269,15 +284,7 @@ async fn a_deployment_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_and_sigterm_stops_the_agent_cleanly() {
-    let dir = std::env::temp_dir().join(format!("outpost-command-stop-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let certs = dir.join("certs");
-    let certs_dir = certs.to_str().unwrap();
-    ok(&["certs", "init", certs_dir]);
-    ok(&["certs", "agent", "plant-7", "--dir", certs_dir]);
-    let sim = Program::start(OUTPOST, &["sim", "--listen", "127.0.0.1:0"]);
-    let device = sim.wait_for("outpost sim listening on");
+    let (dir, sim, device) = plant("stop");
     let hub_toml = write(
         &dir,
         "hub.toml",
@@ -486,15 +493,7 @@ fn values_until(hub: &Program, until_ms: u64) -> Vec<(u64, u64)> {
 
 #[test]
 fn an_agent_killed_while_the_hub_is_away_loses_no_sample() {
-    let dir = std::env::temp_dir().join(format!("outpost-command-spool-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let certs = dir.join("certs");
-    let certs_dir = certs.to_str().unwrap();
-    ok(&["certs", "init", certs_dir]);
-    ok(&["certs", "agent", "plant-7", "--dir", certs_dir]);
-    let sim = Program::start(OUTPOST, &["sim", "--listen", "127.0.0.1:0"]);
-    let device = sim.wait_for("outpost sim listening on");
+    let (dir, sim, device) = plant("spool");
     let hub_config = |listen: &str| {
         write(
             &dir,

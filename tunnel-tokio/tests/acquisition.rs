@@ -16,8 +16,9 @@ use outpost_modbus_core::server::DataModel;
 use outpost_modbus_core::{ExceptionCode, RegisterRange};
 use outpost_tunnel_proto::{AgentId, Secret};
 use outpost_tunnel_tokio::agent::{Agent, Device, GroupSpec, PointSpec, RunningAgent};
-use outpost_tunnel_tokio::hub::{Filter, PointValue, Subscription};
-use outpost_tunnel_tokio::modbus::Server;
+use outpost_tunnel_tokio::binding::Role;
+use outpost_tunnel_tokio::hub::{Filter, GatewayBuilder, Hub, PointValue, Route, Subscription};
+use outpost_tunnel_tokio::modbus::{Client, Requests, Server};
 use tokio::net::TcpListener;
 
 /// The test device: a plain one, and a counter at holding register 90
@@ -414,30 +415,29 @@ async fn an_agent_that_acquires_data_still_stops_cleanly() {
     }
 }
 
+/// A gateway to the agent's plc-1 for role operator, reading from the
+/// scanned values when `cache` says how old they may be, and a client of it.
+async fn gateway(hub: &Hub, cache: Option<Duration>) -> (outpost_tunnel_tokio::hub::Gateway, Client) {
+    let mut builder = GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
+        .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1"));
+    if let Some(age) = cache {
+        builder = builder.cache_reads(age);
+    }
+    let gateway = hub.gateway(builder).await.unwrap();
+    let client = Client::tcp(gateway.local_addr().to_string()).build();
+    (gateway, client)
+}
+
 #[tokio::test]
 async fn a_gateway_answers_covered_reads_from_scanned_values() {
-    use outpost_tunnel_tokio::binding::Role;
-    use outpost_tunnel_tokio::hub::{GatewayBuilder, Route};
-    use outpost_tunnel_tokio::modbus::{Client, Requests};
-
     let pki = Pki::new();
     let hub = deploy::hub(&pki, &[]).await;
     let (device, model) = device().await;
     let interval = Duration::from_millis(100);
     let mut agent = agent(&pki, hub.local_addr(), device, vec![values_group(interval)], 1 << 20);
     agent.connected().await;
-    let gateway = |cache: Option<Duration>| {
-        let mut builder = GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
-            .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1"));
-        if let Some(age) = cache {
-            builder = builder.cache_reads(age);
-        }
-        hub.gateway(builder)
-    };
-    let cached = gateway(Some(Duration::from_millis(500))).await.unwrap();
-    let plain = gateway(None).await.unwrap();
-    let cached = Client::tcp(cached.local_addr().to_string()).build();
-    let plain = Client::tcp(plain.local_addr().to_string()).build();
+    let (_cached, cached) = gateway(&hub, Some(Duration::from_millis(500))).await;
+    let (_plain, plain) = gateway(&hub, None).await;
 
     // Once the hub holds the group's snapshot, covered reads are answered
     // at the hub.
@@ -493,10 +493,6 @@ async fn a_gateway_answers_covered_reads_from_scanned_values() {
 
 #[tokio::test]
 async fn a_cache_older_than_its_groups_interval_answers_nothing() {
-    use outpost_tunnel_tokio::binding::Role;
-    use outpost_tunnel_tokio::hub::{GatewayBuilder, Route};
-    use outpost_tunnel_tokio::modbus::{Client, Requests};
-
     let pki = Pki::new();
     let hub = deploy::hub(&pki, &[]).await;
     let (device, _model) = device().await;
@@ -513,15 +509,7 @@ async fn a_cache_older_than_its_groups_interval_answers_nothing() {
     for _ in 0..8 {
         next(&mut values, Duration::from_secs(5)).await.expect("both snapshots");
     }
-    let gateway = hub
-        .gateway(
-            GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
-                .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1"))
-                .cache_reads(Duration::from_millis(100)),
-        )
-        .await
-        .unwrap();
-    let client = Client::tcp(gateway.local_addr().to_string()).build();
+    let (_gateway, client) = gateway(&hub, Some(Duration::from_millis(100))).await;
     for _ in 0..20 {
         assert_eq!(client.read_holding_registers(UNIT, 4, 2).await.unwrap(), [4, 5]);
     }
