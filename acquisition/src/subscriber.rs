@@ -1,6 +1,6 @@
 //! The hub's side of the channel: what each point is now, and what to ask.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::message::{Ack, Birth, Message, Rebirth, Samples};
 use crate::sample::Sample;
@@ -37,19 +37,63 @@ struct Known {
 /// rebirth (a birth and a full snapshot) when a group is new to it, when
 /// its sequence numbers skip (samples were lost), or when samples come
 /// that no birth described.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Subscriber {
     groups: HashMap<u16, Known>,
     out: VecDeque<Message>,
     updates: VecDeque<Update>,
     gaps: u64,
     duplicates: u64,
+    /// Groups samples came for that no birth described, asked about once.
+    asked_unknown: HashSet<u16>,
+    max_groups: usize,
+    max_points: usize,
+    points: usize,
+    refused: u64,
+}
+
+/// Groups one agent may describe, by default.
+pub const DEFAULT_MAX_GROUPS: usize = 1024;
+/// Points, over all of one agent's groups, by default.
+pub const DEFAULT_MAX_POINTS: usize = 65_536;
+
+impl Default for Subscriber {
+    fn default() -> Self {
+        Subscriber {
+            groups: HashMap::new(),
+            out: VecDeque::new(),
+            updates: VecDeque::new(),
+            gaps: 0,
+            duplicates: 0,
+            asked_unknown: HashSet::new(),
+            max_groups: DEFAULT_MAX_GROUPS,
+            max_points: DEFAULT_MAX_POINTS,
+            points: 0,
+            refused: 0,
+        }
+    }
 }
 
 impl Subscriber {
-    /// A subscriber that knows no group yet.
+    /// A subscriber that knows no group yet, and follows at most
+    /// [`DEFAULT_MAX_GROUPS`] groups of [`DEFAULT_MAX_POINTS`] points in
+    /// all.
     pub fn new() -> Self {
         Subscriber::default()
+    }
+
+    /// Sets how many groups, and points in all, it follows: a birth past
+    /// either is refused (counted in [`Subscriber::refused`]; its samples
+    /// are dropped), so an agent cannot make the hub keep more than this.
+    pub fn limits(mut self, groups: usize, points: usize) -> Self {
+        self.max_groups = groups;
+        self.max_points = points;
+        self
+    }
+
+    /// Births refused because they passed the limits.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     /// A message from the agent. Acknowledgements and rebirth requests
@@ -73,7 +117,15 @@ impl Subscriber {
 
     fn on_birth(&mut self, birth: Birth) {
         let group = birth.group;
-        let asked = self.groups.get(&group).is_some_and(|k| k.asked);
+        let known_points = self.groups.get(&group).map(|k| k.latest.len());
+        let groups = self.groups.len() + usize::from(known_points.is_none());
+        let points = self.points - known_points.unwrap_or(0) + birth.points.len();
+        if groups > self.max_groups || points > self.max_points {
+            self.refused += 1;
+            return;
+        }
+        self.points = points;
+        let asked = self.groups.get(&group).is_some_and(|k| k.asked) || self.asked_unknown.remove(&group);
         // The same run of sequence numbers and the same points: what is
         // known stays (a birth says where the agent's acknowledged samples
         // end; what arrived since is not taken twice).
@@ -109,11 +161,12 @@ impl Subscriber {
     fn on_samples(&mut self, samples: Samples) {
         let group = samples.group;
         let Some(known) = self.groups.get_mut(&group).filter(|k| k.birth.epoch == samples.epoch) else {
-            // No birth describes them: ask for one.
-            if !self.groups.get(&group).is_some_and(|k| k.asked) {
-                if let Some(known) = self.groups.get_mut(&group) {
-                    known.asked = true;
-                }
+            // No birth describes them: ask for one, once.
+            let asked = match self.groups.get_mut(&group) {
+                Some(known) => std::mem::replace(&mut known.asked, true),
+                None => !self.asked_unknown.insert(group),
+            };
+            if !asked {
                 self.ask(group);
             }
             return;

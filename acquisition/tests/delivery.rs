@@ -341,6 +341,9 @@ fn a_hub_asks_about_what_no_birth_described() {
     subscriber.handle(samples(4, EPOCH));
     assert_eq!(subscriber.poll_message(), Some(Message::Rebirth(Rebirth { group: 4 })));
     assert!(subscriber.poll_update().is_none());
+    // Asked once: more of them wait for the birth.
+    subscriber.handle(samples(4, EPOCH));
+    assert_eq!(subscriber.poll_message(), None);
     // A group it knows, of another epoch: asked once, until its birth.
     let mut publisher = Publisher::new(EPOCH, &[group("a")], 1 << 20);
     publisher.connected();
@@ -768,4 +771,55 @@ fn a_publisher_and_scanner_take_up_where_earlier_ones_stopped() {
     assert_eq!(seqs, [1, 2, 3, 4]);
     assert_eq!(subscriber.gaps(), 0);
     assert!(again.is_empty());
+}
+
+#[test]
+fn an_agent_cannot_make_the_hub_follow_more_than_its_limits() {
+    use outpost_acquisition::{DEFAULT_MAX_GROUPS, DEFAULT_MAX_POINTS};
+    let birth = |group: u16, points: usize| {
+        let mut spec = GroupSpec::new(format!("g{group}"), UnitId(1), SECOND);
+        for i in 0..points {
+            spec = spec.point(PointSpec::new(
+                format!("p{i}"),
+                Point::new(Table::HoldingRegisters, i as u16, Encoding::U16).unwrap(),
+            ));
+        }
+        let mut b = Publisher::new(EPOCH, &[spec], 0).births().next().unwrap().clone();
+        b.group = group;
+        Message::Birth(b)
+    };
+    let default = Subscriber::new();
+    assert_eq!(default.refused(), 0);
+    assert!(DEFAULT_MAX_GROUPS >= 256 && DEFAULT_MAX_POINTS >= 16 * 4096);
+    // Two groups, five points in all.
+    let mut subscriber = Subscriber::new().limits(2, 5);
+    subscriber.handle(birth(0, 2));
+    subscriber.handle(birth(1, 3));
+    assert_eq!(subscriber.refused(), 0);
+    // A third group, or a fourth point, is refused.
+    subscriber.handle(birth(2, 1));
+    assert_eq!(subscriber.refused(), 1);
+    assert!(subscriber.birth("g2").is_none());
+    subscriber.handle(birth(0, 3));
+    assert_eq!(subscriber.refused(), 2);
+    assert_eq!(subscriber.birth("g0").map(|b| b.points.len()), Some(2));
+    // A group described again with fewer points makes room.
+    subscriber.handle(birth(1, 1));
+    subscriber.handle(birth(0, 4));
+    assert_eq!(subscriber.refused(), 2);
+    assert_eq!(subscriber.birth("g0").map(|b| b.points.len()), Some(4));
+    subscriber.handle(birth(1, 2));
+    assert_eq!(subscriber.refused(), 3);
+    // Samples of a refused group are asked about once, and dropped.
+    while subscriber.poll_message().is_some() {}
+    for _ in 0..3 {
+        subscriber.handle(Message::Samples(outpost_acquisition::message::Samples {
+            group: 2,
+            epoch: EPOCH,
+            samples: vec![sample(2, 0, 0, 1)],
+        }));
+    }
+    assert_eq!(subscriber.poll_message(), Some(Message::Rebirth(Rebirth { group: 2 })));
+    assert_eq!(subscriber.poll_message(), None);
+    assert!(subscriber.poll_update().is_none());
 }

@@ -29,6 +29,10 @@ use crate::profile::{Action, Failure, OpenToken, RequestId, Requester, Requester
 /// allows up to 500 ms).
 const CALLER_SLACK: Duration = Duration::from_millis(600);
 
+/// Commands waiting for the session past which replies to the agent's
+/// data acquisition messages are not queued.
+const MAX_REPLIES_WAITING: usize = 1024;
+
 /// Commands an empty outbox may keep room for.
 const IDLE_OUTBOX: usize = 16;
 
@@ -384,6 +388,7 @@ impl Line {
                 let Some(acquired) = &mut state.acquisition else {
                     return true;
                 };
+                let refused = acquired.subscriber.refused();
                 match outpost_acquisition::message::Message::decode(&message.payload) {
                     Ok(decoded) => acquired.subscriber.handle(decoded),
                     Err(e) => {
@@ -395,7 +400,16 @@ impl Line {
                         return true;
                     }
                 }
+                if acquired.subscriber.refused() > refused {
+                    warn!(agent = %self.agent, "the agent described more scan groups or points than the hub follows for one agent; the birth was refused");
+                }
                 while let Some(reply) = acquired.subscriber.poll_message() {
+                    // An agent that does not read its channel gets no more
+                    // replies queued: acknowledgements are cumulative, and
+                    // what is not acknowledged is sent again.
+                    if state.outbox.len() >= MAX_REPLIES_WAITING {
+                        continue;
+                    }
                     let mut payload = Vec::new();
                     reply.encode(&mut payload);
                     state.outbox.push_back(Command::Send {
@@ -547,5 +561,211 @@ impl Drop for CancelOnDrop<'_> {
             state.waiters.remove(&id);
             state.requester.cancel(Instant::now(), id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The agent's data acquisition channel as the hub takes it, without
+    //! sockets: which channels are accepted, what a broken message costs,
+    //! and what valid ones give.
+
+    use std::task::{Context, Poll, Waker};
+
+    use outpost_acquisition::message::Message as Acquisition;
+    use outpost_acquisition::{GroupSpec, PointSpec, Publisher};
+    use outpost_modbus_core::scan::{Encoding, Point};
+    use outpost_tunnel_proto::Message;
+
+    use super::*;
+    use crate::driver::closer;
+
+    fn line() -> (Line, u64, broadcast::Receiver<Arc<PointValue>>) {
+        let (values, receiver) = broadcast::channel(64);
+        let line = Line::new(AgentId::new("plant-7").unwrap(), RequesterConfig::default(), values);
+        let (closer, _) = closer();
+        let (generation, _) = line.attach("127.0.0.1:1".parse().unwrap(), closer, Vec::new());
+        (line, generation, receiver)
+    }
+
+    fn commands(line: &Line, generation: u64) -> Vec<Command> {
+        let mut cx = Context::from_waker(Waker::noop());
+        std::iter::from_fn(|| match line.poll_command(generation, &mut cx) {
+            Poll::Ready(command) => Some(command),
+            Poll::Pending => None,
+        })
+        .collect()
+    }
+
+    fn open(line: &Line, generation: u64, channel: u32, name: &'static [u8], kind: ChannelKind) {
+        let target = Box::new(crate::driver::Target {
+            name: Bytes::from_static(name),
+            metadata: Bytes::new(),
+        });
+        let channel = ChannelId::new(channel).unwrap();
+        line.on_event(generation, DriverEvent::ChannelRequested { channel, kind, target });
+    }
+
+    fn message(line: &Line, generation: u64, channel: u32, payload: Vec<u8>) {
+        let message = Message {
+            correlation: 0,
+            payload: Bytes::from(payload),
+        };
+        line.on_event(
+            generation,
+            DriverEvent::Message(ChannelId::new(channel).unwrap(), message),
+        );
+    }
+
+    fn birth() -> Vec<u8> {
+        let group = GroupSpec::new("tank", UnitId(1), Duration::from_secs(1))
+            .device("plc-1")
+            .point(PointSpec::new(
+                "level",
+                Point::new(Table::HoldingRegisters, 0, Encoding::U16).unwrap(),
+            ));
+        let mut publisher = Publisher::new(7, &[group], 1024);
+        publisher.connected();
+        let mut bytes = Vec::new();
+        publisher.poll_message(1024).unwrap().encode(&mut bytes);
+        bytes
+    }
+
+    #[test]
+    fn one_message_channel_to_the_acquisition_target_is_accepted() {
+        let (line, generation, _) = line();
+        let channel = |c| ChannelId::new(c).unwrap();
+        open(&line, generation, 2, ACQUISITION, ChannelKind::Stream);
+        open(&line, generation, 4, b"plc-1", ChannelKind::Message);
+        open(&line, generation, 6, ACQUISITION, ChannelKind::Message);
+        open(&line, generation, 8, ACQUISITION, ChannelKind::Message);
+        let got = commands(&line, generation);
+        assert!(
+            matches!(&got[..], [
+            Command::Refuse(a, ErrorCode::Refused),
+            Command::Refuse(b, ErrorCode::Refused),
+            Command::Accept(c),
+            Command::Refuse(d, ErrorCode::Refused),
+        ] if (*a, *b, *c, *d) == (channel(2), channel(4), channel(6), channel(8))),
+            "{got:?}"
+        );
+        // Once it is gone, the next one is taken.
+        line.on_event(generation, DriverEvent::ChannelGone(channel(6)));
+        open(&line, generation, 10, ACQUISITION, ChannelKind::Message);
+        assert!(matches!(&commands(&line, generation)[..], [Command::Accept(c)] if *c == channel(10)));
+    }
+
+    #[test]
+    fn a_broken_message_resets_the_channel_and_a_birth_is_answered() {
+        let (line, generation, _) = line();
+        open(&line, generation, 2, ACQUISITION, ChannelKind::Message);
+        commands(&line, generation);
+        // A birth it did not ask for: a rebirth is asked.
+        message(&line, generation, 2, birth());
+        let got = commands(&line, generation);
+        let [Command::Send { payload, .. }] = &got[..] else {
+            panic!("{got:?}")
+        };
+        assert!(matches!(Acquisition::decode(payload), Ok(Acquisition::Rebirth(_))));
+        // Bytes that are no message: the channel is reset, the session goes on.
+        message(&line, generation, 2, vec![0x7F]);
+        let got = commands(&line, generation);
+        assert!(
+            matches!(&got[..], [Command::Reset(c, ErrorCode::ProtocolError)] if *c == ChannelId::new(2).unwrap()),
+            "{got:?}"
+        );
+        assert!(line.is_up());
+        // What arrives on it after the reset is not taken as acquisition.
+        message(&line, generation, 2, birth());
+        assert!(commands(&line, generation).is_empty());
+    }
+
+    #[test]
+    fn values_reach_subscriptions_and_a_cached_read() {
+        let (line, generation, mut receiver) = line();
+        open(&line, generation, 2, ACQUISITION, ChannelKind::Message);
+        let group = GroupSpec::new("tank", UnitId(1), Duration::from_millis(100))
+            .device("plc-1")
+            .point(PointSpec::new(
+                "level",
+                Point::new(Table::HoldingRegisters, 0, Encoding::U16).unwrap(),
+            ));
+        let mut publisher = Publisher::new(7, std::slice::from_ref(&group), 1 << 16);
+        let mut scanner = outpost_acquisition::Scanner::new(vec![group], 1, Instant::now());
+        publisher.connected();
+        let read_pdu = [0x03, 0, 0, 0, 1];
+        for (round, value) in [(0, 40u16), (1, 41)] {
+            let now = Instant::now() + Duration::from_secs(round);
+            let read = scanner.poll_read(now, 1000 + round).unwrap();
+            scanner.handle_answer(
+                1000 + round,
+                read.token,
+                outpost_acquisition::Answer::Registers(&[value]),
+            );
+            while let Some(sample) = scanner.poll_sample() {
+                publisher.push(sample);
+            }
+            while let Some(m) = publisher.poll_message(4096) {
+                let mut bytes = Vec::new();
+                m.encode(&mut bytes);
+                message(&line, generation, 2, bytes);
+            }
+            for command in commands(&line, generation) {
+                if let Command::Send { payload, .. } = command {
+                    match Acquisition::decode(&payload).unwrap() {
+                        Acquisition::Ack(ack) => publisher.handle_ack(ack),
+                        Acquisition::Rebirth(r) => {
+                            publisher.handle_rebirth(r);
+                            scanner.request_snapshot(usize::from(r.group));
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+            // Until the snapshot the hub asked for came, nothing is cached.
+            let cached = line.cached_read("plc-1", UnitId(1), &read_pdu, Duration::from_secs(1));
+            assert_eq!(cached.is_some(), round == 1, "round {round}");
+        }
+        // Births come before the samples they describe; the snapshot made
+        // the hub's view whole.
+        for _ in 0..2 {
+            let v = receiver.try_recv().unwrap();
+            assert_eq!(
+                (v.device.as_str(), v.group.as_str(), v.point.as_str()),
+                ("plc-1", "tank", "level")
+            );
+        }
+        let answer = line
+            .cached_read("plc-1", UnitId(1), &read_pdu, Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(&answer[..], [0x03, 2, 0, 41]);
+        // Not for another unit, device, table, a read past the points, a
+        // shorter max age than the group's interval, or a write.
+        for (device, unit, pdu, age) in [
+            ("plc-1", UnitId(2), &read_pdu[..], 1000),
+            ("plc-2", UnitId(1), &read_pdu[..], 1000),
+            ("plc-1", UnitId(1), &[0x04, 0, 0, 0, 1][..], 1000),
+            ("plc-1", UnitId(1), &[0x03, 0, 0, 0, 2][..], 1000),
+            ("plc-1", UnitId(1), &read_pdu[..], 50),
+            ("plc-1", UnitId(1), &[0x06, 0, 0, 0, 1][..], 1000),
+            ("plc-1", UnitId(1), &[0x03][..], 1000),
+        ] {
+            let age = Duration::from_millis(age);
+            assert!(
+                line.cached_read(device, unit, pdu, age).is_none(),
+                "{device} {unit:?} {pdu:?} {age:?}"
+            );
+        }
+        // A write to the device keeps reads from the cache for a while.
+        line.written("plc-1", UnitId(1));
+        assert!(line
+            .cached_read("plc-1", UnitId(1), &read_pdu, Duration::from_secs(1))
+            .is_none());
+        line.written("plc-2", UnitId(1));
+        // Nor once the agent's session is gone.
+        line.detach(generation);
+        assert!(line
+            .cached_read("plc-1", UnitId(1), &read_pdu, Duration::from_secs(1))
+            .is_none());
     }
 }
