@@ -788,9 +788,17 @@ fn an_agent_cannot_make_the_hub_follow_more_than_its_limits() {
         b.group = group;
         Message::Birth(b)
     };
-    let default = Subscriber::new();
-    assert_eq!(default.refused(), 0);
-    assert!(DEFAULT_MAX_GROUPS >= 256 && DEFAULT_MAX_POINTS >= 16 * 4096);
+    // By default: 1,024 groups, 65,536 points.
+    let mut default = Subscriber::new();
+    for group in 0..=DEFAULT_MAX_GROUPS as u16 {
+        default.handle(birth(group, 1));
+    }
+    assert_eq!(default.refused(), 1);
+    let mut default = Subscriber::new();
+    for group in 0..=(DEFAULT_MAX_POINTS / 4096) as u16 {
+        default.handle(birth(group, 4096));
+    }
+    assert_eq!(default.refused(), 1);
     // Two groups, five points in all.
     let mut subscriber = Subscriber::new().limits(2, 5);
     subscriber.handle(birth(0, 2));
