@@ -15,10 +15,17 @@
 //! printed after it (a scan due while the one before was still under way)
 //! say whether the agent kept up.
 //!
+//! Cached reads: a Modbus TCP client reads 10 registers through a gateway
+//! that answers from the values the agent's scan group (100 registers
+//! every 100 ms) reported, beside one that passes every read through to
+//! the device; printed after each, how many reads reached the device.
+//!
 //! `cargo bench -p outpost-benches --bench acquisition`
 
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -181,4 +188,94 @@ fn agent_loop(c: &mut Criterion) {
 }
 
 criterion_group!(benches, pipeline, agent_loop);
-criterion_main!(benches);
+
+/// Holding register n holds n; the reads the device answered are counted.
+struct Counted(Arc<AtomicU64>);
+
+impl outpost_modbus_core::server::DataModel for Counted {
+    fn read_holding_registers(
+        &mut self,
+        range: outpost_modbus_core::RegisterRange,
+        out: &mut [u16],
+    ) -> Result<(), outpost_modbus_core::ExceptionCode> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = range.start().wrapping_add(i as u16);
+        }
+        Ok(())
+    }
+}
+
+fn cached_reads(c: &mut Criterion) {
+    use outpost_tunnel_tokio::binding::Role;
+    use outpost_tunnel_tokio::hub::{GatewayBuilder, Route};
+    use outpost_tunnel_tokio::modbus::{Client, Requests};
+    use outpost_tunnel_tokio::AgentId;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reads = Arc::new(AtomicU64::new(0));
+    // The first 100 holding registers, polled every 100 ms.
+    let mut spec = GroupSpec::new("first", UnitId(1), Duration::from_millis(100)).device("plc");
+    for i in 0..100 {
+        let point = Point::new(Table::HoldingRegisters, i, Encoding::U16).unwrap();
+        spec = spec.point(PointSpec::new(format!("r{i}"), point));
+    }
+    let s = rt.block_on(common::setup_with(
+        Counted(Arc::clone(&reads)),
+        1,
+        |hub| hub,
+        |agent| agent.scan(spec),
+    ));
+    let (cached, passed) = rt.block_on(async {
+        let gateway = s
+            .hub
+            .gateway(
+                GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("bench").unwrap())
+                    .route_all(Route::new(AgentId::new("plant-7").unwrap(), "plc"))
+                    .cache_reads(Duration::from_secs(1)),
+            )
+            .await
+            .unwrap();
+        let cached = Client::tcp(gateway.local_addr().to_string()).build();
+        let passed = Client::tcp(s.gateway.local_addr().to_string()).build();
+        // Until the hub has the group's snapshot.
+        for _ in 0..1000 {
+            cached.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+            if s.hub.stats().cached_reads > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(s.hub.stats().cached_reads > 0, "the cache answers");
+        (Arc::new((gateway, cached)), passed)
+    });
+    let mut g = c.benchmark_group("read 10 registers through the gateway, one at a time");
+    for (name, client) in [
+        ("answered at the hub from scanned values", &cached.1),
+        ("passed through to the device", &passed),
+    ] {
+        let (before, device_before) = (s.hub.stats().cached_reads, reads.load(Ordering::Relaxed));
+        let mut asked = 0u64;
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                asked += iters;
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        client.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        println!(
+            "{name}: {asked} reads asked, {} answered at the hub, {} reads reached the device (the agent's scans included)",
+            s.hub.stats().cached_reads - before,
+            reads.load(Ordering::Relaxed) - device_before
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(cache, cached_reads);
+criterion_main!(benches, cache);
