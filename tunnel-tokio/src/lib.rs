@@ -10,8 +10,8 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`agent`] | [`agent::Agent`]: dials the hub, listens on nothing, serves devices under its policy |
-//! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), Modbus TCP and Modbus/TCP Security [`hub::Gateway`]s |
+//! | [`agent`] | [`agent::Agent`]: dials the hub, listens on nothing, serves devices under its policy, polls scan groups and reports by exception (`outpost-acquisition`), with a spool on disk (feature `spool`) |
+//! | [`hub`] | [`hub::Hub`]: accepts agents, the Rust API ([`hub::RemoteClient`]), Modbus TCP and Modbus/TCP Security [`hub::Gateway`]s (which may answer reads from scanned values), the agents' latest values and subscriptions ([`hub::Hub::subscribe`]) |
 //! | [`modbus`] | async [`modbus::Client`] (TCP, RTU over TCP) and [`modbus::Server`]; the [`modbus::Requests`] trait |
 //! | [`metrics`] | counters and histograms through the `metrics` facade, named and labelled in one table |
 //! | [`audit`] | the audit trail's events and their stable fields |
