@@ -82,14 +82,25 @@ pub(crate) fn order(groups: Vec<GroupSpec>) -> Vec<GroupSpec> {
     ordered
 }
 
-/// Where samples are kept: the buffer's size, and the spool if any, with
-/// what an earlier run left in it.
+/// What an earlier run of the agent left (nothing without a spool).
+#[derive(Debug, Default)]
+pub(crate) struct Restored {
+    /// The epoch of the sequence numbers to go on with.
+    pub(crate) epoch: u64,
+    /// Per group: the last sequence number acknowledged.
+    pub(crate) acked: Vec<Option<u64>>,
+    /// Samples not acknowledged, oldest first.
+    pub(crate) samples: Vec<outpost_acquisition::Sample>,
+}
+
+/// Where samples are kept: the buffer's size, what an earlier run left,
+/// and the spool if any.
 #[derive(Debug)]
 pub(crate) struct Keeping {
     pub(crate) buffer: usize,
-    pub(crate) epoch: u64,
+    pub(crate) restored: Restored,
     #[cfg(feature = "spool")]
-    pub(crate) spool: Option<(super::spool::Spool, super::spool::Restored)>,
+    pub(crate) spool: Option<super::spool::Spool>,
 }
 
 /// The spool and what was last written to it.
@@ -121,36 +132,24 @@ impl Acquisition {
             return None;
         }
         let now = Instant::now();
-        let mut publisher = Publisher::new(keeping.epoch, &groups, keeping.buffer);
-        #[cfg(feature = "spool")]
-        let (spooled, restored) = match keeping.spool {
-            Some((spool, restored)) => {
-                publisher = Publisher::new(restored.epoch, &groups, keeping.buffer);
-                let written = Written {
-                    acked: restored.acked.clone(),
-                    dropped: 0,
-                };
-                (
-                    Some(Spooled {
-                        spool: Arc::new(spool),
-                        written: tokio::sync::Mutex::new(written),
-                    }),
-                    restored,
-                )
-            }
-            None => (None, super::spool::Restored::default()),
-        };
-        #[cfg(feature = "spool")]
-        {
-            for (group, acked) in restored.acked.iter().enumerate() {
-                if let Some(acked) = acked {
-                    publisher.resume(group, *acked);
-                }
-            }
-            for sample in &restored.samples {
-                publisher.push(*sample);
+        let restored = keeping.restored;
+        let mut publisher = Publisher::new(restored.epoch, &groups, keeping.buffer);
+        for (group, acked) in restored.acked.iter().enumerate() {
+            if let Some(acked) = acked {
+                publisher.resume(group, *acked);
             }
         }
+        for sample in &restored.samples {
+            publisher.push(*sample);
+        }
+        #[cfg(feature = "spool")]
+        let spooled = keeping.spool.map(|spool| Spooled {
+            spool: Arc::new(spool),
+            written: tokio::sync::Mutex::new(Written {
+                acked: restored.acked.clone(),
+                dropped: 0,
+            }),
+        });
         let mut scans = Vec::new();
         let mut first = 0;
         while first < groups.len() {
@@ -160,7 +159,6 @@ impl Acquisition {
             if let Some(device) = devices.get(name) {
                 let mut scanner = Scanner::new(mine, device.max_in_flight, now);
                 // Sequence numbers go on after what the earlier run made.
-                #[cfg(feature = "spool")]
                 for local in 0..count {
                     let group = first + local;
                     let acked = restored.acked.get(group).copied().flatten().map(|a| a + 1);
@@ -266,6 +264,7 @@ impl Acquisition {
     }
 
     /// Groups in all.
+    #[cfg(feature = "spool")]
     fn groups(&self) -> usize {
         self.scans.iter().map(|s| s.groups).sum()
     }

@@ -303,20 +303,26 @@ fn keeping(
     buffer: usize,
     #[cfg(feature = "spool")] spool: Option<&std::path::Path>,
 ) -> Result<acquire::Keeping, AgentError> {
-    let epoch = random_epoch();
-    #[cfg(feature = "spool")]
-    let spool = match spool {
-        Some(path) if !groups.is_empty() => {
-            let blank = outpost_acquisition::Publisher::new(0, groups, 0);
-            Some(spool::Spool::open(path, &blank, epoch)?)
-        }
-        _ => None,
+    let fresh = acquire::Restored {
+        epoch: random_epoch(),
+        ..acquire::Restored::default()
     };
+    #[cfg(feature = "spool")]
+    if let Some(path) = spool.filter(|_| !groups.is_empty()) {
+        let blank = outpost_acquisition::Publisher::new(0, groups, 0);
+        let (spool, restored) = spool::Spool::open(path, &blank, fresh.epoch)?;
+        return Ok(acquire::Keeping {
+            buffer,
+            restored,
+            spool: Some(spool),
+        });
+    }
+    let _ = groups;
     Ok(acquire::Keeping {
         buffer,
-        epoch,
+        restored: fresh,
         #[cfg(feature = "spool")]
-        spool,
+        spool: None,
     })
 }
 

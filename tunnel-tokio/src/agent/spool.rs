@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use outpost_acquisition::message::{Message, Samples};
 use outpost_acquisition::{Publisher, Sample};
+
+use super::acquire::Restored;
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tracing::{info, warn};
 
@@ -26,16 +28,6 @@ const SAMPLES: TableDefinition<'static, (u16, u64), &[u8]> = TableDefinition::ne
 pub struct SpoolError {
     path: PathBuf,
     error: String,
-}
-
-/// What an earlier run of the agent left.
-#[derive(Debug, Default)]
-pub(crate) struct Restored {
-    pub(crate) epoch: u64,
-    /// Per group: the last sequence number acknowledged.
-    pub(crate) acked: Vec<Option<u64>>,
-    /// Samples not acknowledged, oldest first.
-    pub(crate) samples: Vec<Sample>,
 }
 
 /// The spool, open.
