@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use outpost_modbus_core::access::Denial;
 use outpost_modbus_core::{Request, UnitId};
-use outpost_tunnel_proto::{ChannelId, ErrorCode, Message};
+use outpost_tunnel_proto::{ChannelId, Message};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -24,7 +24,7 @@ use crate::binding::{ChannelMetadata, Outcome};
 use crate::driver::{Command, DriverEvent, Target};
 use crate::modbus::Requests;
 use crate::profile::failure::outcome_of_device_error;
-use crate::profile::{Admission, Refusal, Verdict};
+use crate::profile::{AcquisitionLink, Admission, LinkAction, LinkEvent, Refusal, Verdict};
 
 /// Requests of one session in service at once, at most; past it, BUSY.
 const MAX_REQUESTS: usize = 4096;
@@ -45,16 +45,39 @@ async fn ready(acquisition: Option<&acquire::Acquisition>) {
     }
 }
 
-/// Closes the data acquisition channel, if one is open.
-fn end_acquisition(
+/// Carries out what the acquisition link decided: an event for the
+/// publisher, a command for the session. Returns whether the event was
+/// the link's.
+fn follow(
     acquisition: Option<&acquire::Acquisition>,
-    acquiring: &mut Option<(ChannelId, bool)>,
+    (event, action): (LinkEvent, Option<LinkAction>),
     outbox: &mut VecDeque<Command>,
-) {
-    if let (Some(a), Some((channel, _))) = (acquisition, acquiring.take()) {
-        a.disconnected();
-        outbox.push_back(Command::Reset(channel, ErrorCode::Cancel));
+) -> bool {
+    if let Some(action) = action {
+        outbox.push_back(match action {
+            LinkAction::Open => Command::Open {
+                token: 0,
+                target: Box::new(Target {
+                    name: Bytes::from_static(acquire::CHANNEL),
+                    metadata: Bytes::new(),
+                }),
+            },
+            LinkAction::Reset(channel, code) => Command::Reset(channel, code),
+        });
     }
+    let Some(a) = acquisition else { return event != LinkEvent::NotOurs };
+    match event {
+        LinkEvent::NotOurs => return false,
+        LinkEvent::Taken => {}
+        LinkEvent::Connected(channel) => {
+            a.connected();
+            debug!(%channel, "the hub takes samples");
+            publish(a, channel, outbox);
+        }
+        LinkEvent::Send(channel) => publish(a, channel, outbox),
+        LinkEvent::Stopped => a.disconnected(),
+    }
+    true
 }
 
 /// Queues the publisher's messages for the hub.
@@ -94,11 +117,12 @@ pub(super) async fn serve(
     let mut stopping = inner.stopping.subscribe();
     let mut going_away = false;
     // The data acquisition channel: opened once the session is up, carries
-    // samples once the hub accepted it.
+    // samples once the hub accepted it (the rules: `AcquisitionLink`).
     let acquisition = inner.acquisition.clone();
-    let mut acquiring: Option<(ChannelId, bool)> = None;
+    let mut link = AcquisitionLink::new();
     if let Some(grace) = *stopping.borrow_and_update() {
         going_away = true;
+        link.stop();
         outbox.push_back(Command::GoAway(grace));
     }
     loop {
@@ -117,9 +141,8 @@ pub(super) async fn serve(
                 match event {
                     DriverEvent::Established(agent) => {
                         established = true;
-                        if acquisition.is_some() && !going_away {
-                            let target = Box::new(Target { name: Bytes::from_static(acquire::CHANNEL), metadata: Bytes::new() });
-                            outbox.push_back(Command::Open { token: 0, target });
+                        if acquisition.is_some() {
+                            follow(acquisition.as_deref(), (LinkEvent::Taken, link.established()), &mut outbox);
                         }
                         inner.counters.sessions.fetch_add(1, Relaxed);
                         let _ = inner.connected.send(true);
@@ -138,56 +161,49 @@ pub(super) async fn serve(
                             }
                         }
                     }
-                    DriverEvent::Opened { result, .. } => match result {
-                        // Opened as a stop began: closed at once.
-                        Ok(channel) if going_away => outbox.push_back(Command::Reset(channel, ErrorCode::Cancel)),
-                        Ok(channel) => acquiring = Some((channel, false)),
-                        Err(e) => warn!(agent = %inner.id, error = %e, "the data acquisition channel could not be opened"),
-                    },
-                    DriverEvent::ChannelAccepted(channel) if acquiring == Some((channel, false)) => {
-                        acquiring = Some((channel, true));
-                        if let Some(a) = &acquisition {
-                            a.connected();
-                            debug!(%channel, "the hub takes samples");
-                            publish(a, channel, &mut outbox);
+                    DriverEvent::Opened { result, .. } => {
+                        if let Err(e) = &result {
+                            warn!(agent = %inner.id, error = %e, "the data acquisition channel could not be opened");
+                        }
+                        let action = link.opened(result.map_err(|_| ()));
+                        follow(acquisition.as_deref(), (LinkEvent::Taken, action), &mut outbox);
+                    }
+                    DriverEvent::ChannelAccepted(channel) => {
+                        follow(acquisition.as_deref(), (link.accepted(channel), None), &mut outbox);
+                    }
+                    DriverEvent::ChannelRefused(channel, code) => {
+                        if follow(acquisition.as_deref(), (link.refused(channel), None), &mut outbox) {
+                            warn!(agent = %inner.id, %code, "the hub refused the data acquisition channel; samples wait for the next session");
                         }
                     }
-                    DriverEvent::ChannelRefused(channel, code) if acquiring.is_some_and(|(c, _)| c == channel) => {
-                        acquiring = None;
-                        warn!(agent = %inner.id, %code, "the hub refused the data acquisition channel; samples wait for the next session");
-                    }
-                    DriverEvent::Message(channel, message) if acquiring.is_some_and(|(c, _)| c == channel) => {
-                        if let Some(a) = &acquisition {
-                            if let Err(e) = a.handle(&message.payload) {
-                                warn!(agent = %inner.id, error = %e, "the hub sent a data acquisition message that is not one; channel reset");
-                                a.disconnected();
-                                acquiring = None;
-                                outbox.push_back(Command::Reset(channel, ErrorCode::ProtocolError));
-                            } else {
-                                publish(a, channel, &mut outbox);
-                            }
+                    DriverEvent::Message(channel, message) if link.carrying() == Some(channel) => {
+                        let handled = acquisition.as_deref().map(|a| a.handle(&message.payload));
+                        if let Some(Err(e)) = &handled {
+                            warn!(agent = %inner.id, error = %e, "the hub sent a data acquisition message that is not one; channel reset");
                         }
-                    }
-                    DriverEvent::ChannelGone(channel) if acquiring.is_some_and(|(c, _)| c == channel) => {
-                        acquiring = None;
-                        if let Some(a) = &acquisition {
-                            a.disconnected();
-                        }
-                        warn!(agent = %inner.id, "the data acquisition channel is gone; samples wait for the next session");
+                        let valid = matches!(handled, Some(Ok(())));
+                        follow(acquisition.as_deref(), link.message(channel, valid), &mut outbox);
                     }
                     DriverEvent::Message(channel, message) => {
                         if let Some(command) = admit(&inner, &mut admission, &mut requests, &commands, channel, message) {
                             outbox.push_back(command);
                         }
                     }
-                    DriverEvent::ChannelGone(channel) => admission.channel_gone(channel),
+                    DriverEvent::ChannelGone(channel) => {
+                        if follow(acquisition.as_deref(), (link.gone(channel), None), &mut outbox) {
+                            debug!(agent = %inner.id, %channel, "the data acquisition channel is gone; samples wait for the next session");
+                        } else {
+                            admission.channel_gone(channel);
+                        }
+                    }
                     // The hub is stopping: it closes once every channel is.
-                    DriverEvent::GoingAway => end_acquisition(acquisition.as_deref(), &mut acquiring, &mut outbox),
-                    DriverEvent::ChannelAccepted(_) | DriverEvent::ChannelRefused(..) => {}
+                    DriverEvent::GoingAway => {
+                        follow(acquisition.as_deref(), link.stop(), &mut outbox);
+                    }
                 }
             }
-            () = ready(acquisition.as_deref()), if acquiring.is_some_and(|(_, up)| up) && outbox.len() < PUBLISH_BELOW => {
-                if let (Some(a), Some((channel, _))) = (&acquisition, acquiring) {
+            () = ready(acquisition.as_deref()), if link.carrying().is_some() && outbox.len() < PUBLISH_BELOW => {
+                if let (Some(a), Some(channel)) = (&acquisition, link.carrying()) {
                     publish(a, channel, &mut outbox);
                 }
             }
@@ -198,7 +214,7 @@ pub(super) async fn serve(
                     outbox.push_back(Command::GoAway(grace));
                     // The session closes once every channel is: samples
                     // not acknowledged wait for the next run (or the spool).
-                    end_acquisition(acquisition.as_deref(), &mut acquiring, &mut outbox);
+                    follow(acquisition.as_deref(), link.stop(), &mut outbox);
                 }
             }
             permit = commands.reserve(), if !outbox.is_empty() => match permit {

@@ -11,6 +11,9 @@
 //!   correlation ids, units and the local policy;
 //! - [`DeviceQueue`]: the agent's queue in front of a device: requests wait
 //!   for a slot within their budget, BUSY only past a bound;
+//! - [`AcquisitionLink`]: the agent's data acquisition channel in a
+//!   session: opened once, carrying samples once accepted, reset on a
+//!   broken message, closed on a stop;
 //! - [`failure`]: one table from every failure to the outcome on the wire,
 //!   the API's error and the gateway's exception.
 //!
@@ -54,11 +57,13 @@
 //! standard library's collections and time, `bytes`, the two sans-IO
 //! crates and the pure binding.
 
+mod acquisition_link;
 mod admission;
 mod device_queue;
 pub mod failure;
 mod requester;
 
+pub use acquisition_link::{AcquisitionLink, LinkAction, LinkEvent};
 pub use admission::{Admission, Admitted, ChannelRefusal, Grant, Refusal, Verdict};
 pub use device_queue::{DeviceQueue, QueueFull, Ticket};
 pub use failure::Failure;
