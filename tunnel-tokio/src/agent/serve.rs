@@ -65,7 +65,9 @@ fn follow(
             LinkAction::Reset(channel, code) => Command::Reset(channel, code),
         });
     }
-    let Some(a) = acquisition else { return event != LinkEvent::NotOurs };
+    let Some(a) = acquisition else {
+        return event != LinkEvent::NotOurs;
+    };
     match event {
         LinkEvent::NotOurs => return false,
         LinkEvent::Taken => {}

@@ -294,7 +294,10 @@ mod tests {
         let mut link = AcquisitionLink::new();
         link.established();
         assert_eq!(link.stop(), (LinkEvent::Taken, None));
-        assert_eq!(link.opened(Ok(ch(3))), Some(LinkAction::Reset(ch(3), ErrorCode::Cancel)));
+        assert_eq!(
+            link.opened(Ok(ch(3))),
+            Some(LinkAction::Reset(ch(3), ErrorCode::Cancel))
+        );
         assert_eq!(link.accepted(ch(3)), LinkEvent::NotOurs);
         // Stopping before the session was up: nothing is opened.
         let mut link = AcquisitionLink::new();
