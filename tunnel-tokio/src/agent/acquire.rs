@@ -15,7 +15,7 @@ use outpost_acquisition::{Answer, GroupSpec, Publisher, ReadOrder, Scanner, Toke
 use outpost_modbus_core::access::Table;
 use outpost_modbus_core::ExceptionCode;
 use tokio::sync::Notify;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::device::DeviceRuntime;
 use crate::modbus::{ClientError, Requests};
@@ -170,6 +170,11 @@ impl Acquisition {
                         .max();
                     scanner.resume(local, acked.max(kept).unwrap_or(0));
                 }
+                // What the plan saves, for the operator: reads per scan
+                // against one per point.
+                let points: usize = groups[first..first + count].iter().map(|g| g.points.len()).sum();
+                let reads: usize = (0..count).map(|g| scanner.reads(g).len()).sum();
+                info!(device = %name, groups = count, points, reads, "scan groups planned: {reads} reads for {points} points per round of scans");
                 scans.push(DeviceScan {
                     first,
                     groups: count,
