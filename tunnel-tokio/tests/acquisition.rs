@@ -515,3 +515,39 @@ async fn a_cache_older_than_its_groups_interval_answers_nothing() {
     }
     assert_eq!(hub.stats().cached_reads, 0);
 }
+
+#[tokio::test]
+async fn a_spool_that_cannot_be_opened_is_a_typed_error_at_build() {
+    let pki = Pki::new();
+    let address: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let missing = std::env::temp_dir().join(format!("outpost-no-such-dir-{}", std::process::id()));
+    let built = builder(
+        &pki,
+        address,
+        address,
+        vec![counter_group(Duration::from_secs(1))],
+        1 << 20,
+    )
+    .spool(missing.join("samples.redb"))
+    .build();
+    let error = built.unwrap_err();
+    assert!(
+        matches!(error, outpost_tunnel_tokio::agent::AgentError::Spool(_)),
+        "{error}"
+    );
+    assert!(error.to_string().contains("samples.redb"), "{error}");
+    // Scan groups that name no device, or twice the same name, are refused.
+    let stray = GroupSpec::new("stray", UNIT, Duration::from_secs(1))
+        .device("plc-9")
+        .point(PointSpec::new("p", point(Table::Coils, 0, Encoding::Bit)));
+    let error = builder(&pki, address, address, vec![stray], 1 << 20)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("plc-9"), "{error}");
+    let twice = vec![
+        counter_group(Duration::from_secs(1)),
+        counter_group(Duration::from_secs(2)),
+    ];
+    let error = builder(&pki, address, address, twice, 1 << 20).build().unwrap_err();
+    assert!(error.to_string().contains("twice"), "{error}");
+}

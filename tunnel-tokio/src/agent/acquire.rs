@@ -118,6 +118,8 @@ struct Spooled {
 struct Written {
     acked: Vec<Option<u64>>,
     dropped: u64,
+    /// Writes that failed since the last one logged, and when that was.
+    failed: (u64, Option<Instant>),
 }
 
 impl Acquisition {
@@ -148,6 +150,7 @@ impl Acquisition {
             written: tokio::sync::Mutex::new(Written {
                 acked: restored.acked.clone(),
                 dropped: 0,
+                failed: (0, None),
             }),
         });
         let mut scans = Vec::new();
@@ -221,7 +224,7 @@ impl Acquisition {
                     }
                 }
             }
-            self.write(spooled, changes).await;
+            self.write(spooled, &mut written, changes).await;
             let dropped = {
                 let mut publisher = self.publisher();
                 for sample in samples {
@@ -237,6 +240,7 @@ impl Acquisition {
             if let Some(kept_from) = dropped {
                 self.write(
                     spooled,
+                    &mut written,
                     Changes {
                         kept_from,
                         ..Changes::default()
@@ -254,17 +258,24 @@ impl Acquisition {
 
     /// Writes `changes` to the spool off the runtime's threads.
     #[cfg(feature = "spool")]
-    async fn write(&self, spooled: &Spooled, changes: super::spool::Changes) {
+    async fn write(&self, spooled: &Spooled, written: &mut Written, changes: super::spool::Changes) {
         if changes.is_empty() {
             return;
         }
         let spool = Arc::clone(&spooled.spool);
-        let written = tokio::task::spawn_blocking(move || spool.write(&changes)).await;
-        match written {
-            Ok(Ok(())) => {}
-            // The samples stay in memory; the next write may succeed.
-            Ok(Err(e)) => warn!(error = %e, "samples could not be written to the spool"),
-            Err(e) => warn!(error = %e, "the spool's writer failed"),
+        let error = match tokio::task::spawn_blocking(move || spool.write(&changes)).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        // The samples stay in memory; the next write may succeed. A disk
+        // that keeps failing is logged every ten seconds, with the count.
+        let (failures, logged) = &mut written.failed;
+        *failures += 1;
+        if logged.is_none_or(|at| at.elapsed() >= DROP_LOG_EVERY) {
+            warn!(%error, failures = *failures, "samples could not be written to the spool; they are kept in memory only");
+            *failures = 0;
+            *logged = Some(Instant::now());
         }
     }
 
