@@ -206,7 +206,16 @@ async fn a_secure_gateways_clients_are_named_by_their_certificates() {
         .read_holding_registers(UNIT, 0, 1)
         .await
         .is_err());
-    let rejected = events("gateway.rejected", "event", "gateway.rejected");
+    // The client may see its handshake fail before the gateway's task has
+    // written the line: wait for it, a bounded while.
+    let mut rejected = Vec::new();
+    for _ in 0..200 {
+        rejected = events("gateway.rejected", "event", "gateway.rejected");
+        if rejected.len() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(rejected.len(), before + 1, "{rejected:?}");
     let reason = rejected
         .last()
