@@ -13,6 +13,8 @@ struct Described {
     birth: Birth,
     /// The last sequence number the hub acknowledged.
     acked: Option<u64>,
+    /// The highest sequence number pushed: no acknowledgement goes past it.
+    pushed: Option<u64>,
 }
 
 /// Keeps samples, in order, until the hub acknowledges them, within a
@@ -71,6 +73,7 @@ impl Publisher {
                         .collect(),
                 },
                 acked: None,
+                pushed: None,
             })
             .collect();
         Publisher {
@@ -132,9 +135,10 @@ impl Publisher {
     /// oldest are dropped (see [`Publisher::dropped`]). Samples of a group
     /// it does not know are ignored.
     pub fn push(&mut self, sample: Sample) {
-        if sample.group >= self.groups.len() {
+        let Some(described) = self.groups.get_mut(sample.group) else {
             return;
-        }
+        };
+        described.pushed = Some(described.pushed.map_or(sample.seq, |p| p.max(sample.seq)));
         self.bytes += encoded_len(&sample);
         self.buffer.push_back(sample);
         while self.bytes > self.capacity {
@@ -180,7 +184,9 @@ impl Publisher {
     }
 
     /// The hub has every sample of a group up to `ack.upto`: they are
-    /// forgotten. An acknowledgement of another epoch is ignored.
+    /// forgotten. An acknowledgement of another epoch is ignored, and one
+    /// past the samples pushed counts only up to them (a hub cannot make
+    /// the publisher skip sequence numbers it has not used).
     pub fn handle_ack(&mut self, ack: Ack) {
         if ack.epoch != self.epoch {
             return;
@@ -189,15 +195,19 @@ impl Publisher {
         let Some(described) = self.groups.get_mut(group) else {
             return;
         };
-        described.acked = Some(described.acked.map_or(ack.upto, |a| a.max(ack.upto)));
         // The hub answers every message of samples once.
         self.unacked = self.unacked.saturating_sub(1);
+        let Some(pushed) = described.pushed else {
+            return;
+        };
+        let upto = ack.upto.min(pushed);
+        described.acked = Some(described.acked.map_or(upto, |a| a.max(upto)));
         // In place: an acknowledgement comes for every message, and the
         // buffer may hold a whole outage.
         let sent = self.sent;
         let (mut index, mut freed, mut freed_sent) = (0, 0, 0);
         self.buffer.retain(|sample| {
-            let acked = sample.group == group && sample.seq <= ack.upto;
+            let acked = sample.group == group && sample.seq <= upto;
             if acked {
                 freed += encoded_len(sample);
                 freed_sent += usize::from(index < sent);
@@ -238,7 +248,7 @@ impl Publisher {
             let described = &self.groups[group];
             let mut birth = described.birth.clone();
             // Where the hub's view goes on: after what it acknowledged.
-            birth.next_seq = described.acked.map_or(0, |a| a + 1);
+            birth.next_seq = described.acked.map_or(0, |a| a.saturating_add(1));
             // Samples sent before it that the hub could not place get no
             // answer: the window starts over.
             self.unacked = 0;

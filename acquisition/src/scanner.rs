@@ -219,7 +219,7 @@ impl Scanner {
                     value,
                     snapshot: g.full,
                 });
-                g.seq += 1;
+                g.seq = g.seq.saturating_add(1);
             }
         }
         if !g.pending.contains(&true) {
@@ -265,7 +265,7 @@ impl Scanner {
                         value: last.value,
                         snapshot: false,
                     });
-                    g.seq += 1;
+                    g.seq = g.seq.saturating_add(1);
                 }
             }
             return;

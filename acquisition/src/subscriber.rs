@@ -181,7 +181,7 @@ impl Subscriber {
                 gap = true;
                 self.gaps += 1;
             }
-            known.expected = sample.seq + 1;
+            known.expected = sample.seq.saturating_add(1);
             let Some(slot) = known.latest.get_mut(sample.point) else {
                 continue;
             };

@@ -227,11 +227,20 @@ fn a_restarted_hub_goes_on_where_the_old_one_acknowledged() {
 #[test]
 fn acknowledgements_of_others_change_nothing() {
     let mut publisher = Publisher::new(EPOCH, &[group("a"), group("b")], 1 << 20);
-    publisher.push(sample(0, 0, 0, 1));
+    // A hub that acknowledges what was never pushed changes nothing.
+    publisher.handle_ack(Ack {
+        group: 0,
+        epoch: EPOCH,
+        upto: 3,
+    });
+    assert_eq!(publisher.acked(0), None);
+    for seq in 0..6 {
+        publisher.push(sample(0, seq, 0, 1));
+    }
     publisher.push(sample(1, 0, 0, 1));
     publisher.push(sample(1, 1, 0, 2));
     publisher.push(sample(9, 0, 0, 1)); // no such group: ignored
-    assert_eq!(publisher.len(), 3);
+    assert_eq!(publisher.len(), 8);
     publisher.handle_ack(Ack {
         group: 0,
         epoch: EPOCH + 1,
@@ -242,14 +251,14 @@ fn acknowledgements_of_others_change_nothing() {
         epoch: EPOCH,
         upto: 9,
     });
-    assert_eq!(publisher.len(), 3);
+    assert_eq!(publisher.len(), 8);
     // Group 1 up to 0: its first only.
     publisher.handle_ack(Ack {
         group: 1,
         epoch: EPOCH,
         upto: 0,
     });
-    assert_eq!(publisher.len(), 2);
+    assert_eq!(publisher.len(), 7);
     // An older acknowledgement after a newer one keeps the newer.
     publisher.handle_ack(Ack {
         group: 0,
@@ -261,6 +270,15 @@ fn acknowledgements_of_others_change_nothing() {
         epoch: EPOCH,
         upto: 3,
     });
+    assert_eq!(publisher.len(), 1);
+    // Past what was pushed: up to what was pushed (the birth's next
+    // sequence number cannot run past the last).
+    publisher.handle_ack(Ack {
+        group: 1,
+        epoch: EPOCH,
+        upto: u64::MAX,
+    });
+    assert_eq!((publisher.acked(1), publisher.len()), (Some(1), 0));
     publisher.connected();
     let Some(Message::Birth(birth)) = publisher.poll_message(4096) else {
         panic!()
@@ -269,7 +287,7 @@ fn acknowledgements_of_others_change_nothing() {
     let Some(Message::Birth(birth)) = publisher.poll_message(4096) else {
         panic!()
     };
-    assert_eq!((birth.group, birth.next_seq), (1, 1));
+    assert_eq!((birth.group, birth.next_seq), (1, 2));
     assert!(!publisher.handle_rebirth(Rebirth { group: 2 }));
 }
 
@@ -830,4 +848,36 @@ fn an_agent_cannot_make_the_hub_follow_more_than_its_limits() {
     assert_eq!(subscriber.poll_message(), Some(Message::Rebirth(Rebirth { group: 2 })));
     assert_eq!(subscriber.poll_message(), None);
     assert!(subscriber.poll_update().is_none());
+}
+
+#[test]
+fn sequence_numbers_at_the_end_of_their_range_do_not_overflow() {
+    // An agent's samples numbered up to the last u64: the hub takes them
+    // and acknowledges without overflowing.
+    let mut publisher = Publisher::new(EPOCH, &[group("tank")], 1 << 20);
+    publisher.resume(0, u64::MAX - 2);
+    publisher.connected();
+    let Some(Message::Birth(birth)) = publisher.poll_message(4096) else {
+        panic!("a birth first")
+    };
+    assert_eq!(birth.next_seq, u64::MAX - 1);
+    for (seq, point) in [(u64::MAX - 1, 0), (u64::MAX, 1)] {
+        publisher.push(Sample {
+            seq,
+            ..sample(0, 0, point, 1)
+        });
+    }
+    let mut subscriber = Subscriber::new();
+    subscriber.handle(Message::Birth(birth));
+    exchange(&mut publisher, &mut subscriber);
+    let seqs: Vec<u64> = updates(&mut subscriber).iter().map(|u| u.sample.seq).collect();
+    assert_eq!(seqs, [u64::MAX - 1, u64::MAX]);
+    assert_eq!(subscriber.gaps(), 0);
+    // A scanner resumed at the end stays there.
+    let start = Instant::now();
+    let mut scanner = Scanner::new(vec![group("tank")], 1, start);
+    scanner.resume(0, u64::MAX);
+    let read = scanner.poll_read(start, 1).unwrap();
+    scanner.handle_answer(1, read.token, Answer::Registers(&[1, 2]));
+    assert_eq!(scanner.next_seq(0), Some(u64::MAX));
 }

@@ -164,12 +164,17 @@ impl Acquisition {
                 // Sequence numbers go on after what the earlier run made.
                 for local in 0..count {
                     let group = first + local;
-                    let acked = restored.acked.get(group).copied().flatten().map(|a| a + 1);
+                    let acked = restored
+                        .acked
+                        .get(group)
+                        .copied()
+                        .flatten()
+                        .map(|a| a.saturating_add(1));
                     let kept = restored
                         .samples
                         .iter()
                         .filter(|s| s.group == group)
-                        .map(|s| s.seq + 1)
+                        .map(|s| s.seq.saturating_add(1))
                         .max();
                     scanner.resume(local, acked.max(kept).unwrap_or(0));
                 }
