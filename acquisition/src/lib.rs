@@ -70,4 +70,4 @@ pub use group::{GroupError, GroupSpec, PointSpec};
 pub use publisher::{Publisher, DEFAULT_WINDOW};
 pub use sample::{Quality, Sample};
 pub use scanner::{Answer, ReadOrder, Scanner, Token};
-pub use subscriber::{Subscriber, Update, DEFAULT_MAX_GROUPS, DEFAULT_MAX_POINTS};
+pub use subscriber::{GroupState, Subscriber, Update, DEFAULT_MAX_GROUPS, DEFAULT_MAX_POINTS};

@@ -18,6 +18,17 @@ pub struct Update {
     pub sample: Sample,
 }
 
+/// A group as the hub knows it now, from [`Subscriber::groups`].
+#[derive(Debug, Clone, Copy)]
+pub struct GroupState<'a> {
+    /// Its birth.
+    pub birth: &'a Birth,
+    /// The latest sample of each point, in the birth's order.
+    pub latest: &'a [Option<Sample>],
+    /// Whether the view is whole (see [`Subscriber::is_complete`]).
+    pub complete: bool,
+}
+
 /// One group as the hub knows it.
 #[derive(Debug)]
 struct Known {
@@ -256,10 +267,17 @@ impl Subscriber {
     /// came, and the full snapshot it last asked for (on a new session or
     /// a gap) has arrived.
     pub fn is_complete(&self, group: &str) -> bool {
-        self.groups
-            .values()
-            .find(|k| k.birth.name == group)
-            .is_some_and(|k| !k.asked && k.refreshed.is_none() && k.latest.iter().all(Option::is_some))
+        self.groups().any(|g| g.birth.name == group && g.complete)
+    }
+
+    /// Every group it knows, with its latest samples and whether its view
+    /// is whole, in one pass (what a cache or a listing reads).
+    pub fn groups(&self) -> impl Iterator<Item = GroupState<'_>> {
+        self.groups.values().map(|k| GroupState {
+            birth: &k.birth,
+            latest: &k.latest,
+            complete: !k.asked && k.refreshed.is_none() && k.latest.iter().all(Option::is_some),
+        })
     }
 
     /// Times a group's sequence numbers skipped (samples lost on the way).

@@ -85,13 +85,11 @@ impl Acquired {
         {
             return Vec::new();
         }
-        let subscriber = &self.subscriber;
-        subscriber
-            .births()
-            .filter(|b| b.device == device && b.unit == unit)
-            .filter(|b| Duration::from_millis(u64::from(b.interval_ms)) <= max_age)
-            .filter(|b| subscriber.is_complete(&b.name))
-            .filter_map(|b| subscriber.group_latest(&b.name))
+        self.subscriber
+            .groups()
+            .filter(|g| g.complete && g.birth.device == device && g.birth.unit == unit)
+            .filter(|g| Duration::from_millis(u64::from(g.birth.interval_ms)) <= max_age)
+            .map(|g| (g.birth, g.latest))
             .collect()
     }
 }
@@ -498,13 +496,11 @@ impl Line {
         }
         let state = self.state();
         let Some(acquired) = &state.acquisition else { return };
-        for birth in acquired.subscriber.births() {
+        for group in acquired.subscriber.groups() {
+            let (birth, latest) = (group.birth, group.latest);
             if !filter.takes_group(&birth.device, &birth.name) {
                 continue;
             }
-            let Some((_, latest)) = acquired.subscriber.group_latest(&birth.name) else {
-                continue;
-            };
             for (info, sample) in birth.points.iter().zip(latest) {
                 let Some(sample) = sample else { continue };
                 let value = PointValue::new(
@@ -678,6 +674,45 @@ mod tests {
         // What arrives on it after the reset is not taken as acquisition.
         message(&line, generation, 2, birth());
         assert!(commands(&line, generation).is_empty());
+    }
+
+    #[test]
+    fn an_agent_that_does_not_read_gets_no_more_replies_queued() {
+        use outpost_acquisition::message::Samples;
+        use outpost_acquisition::{Quality, Sample};
+        let (line, generation, _) = line();
+        open(&line, generation, 2, ACQUISITION, ChannelKind::Message);
+        message(&line, generation, 2, birth());
+        // Each message of samples earns an acknowledgement; none is taken.
+        for seq in 0..(2 * MAX_REPLIES_WAITING as u64) {
+            let sample = Sample {
+                group: 0,
+                seq,
+                point: 0,
+                at_ms: 1,
+                quality: Quality::Good,
+                value: None,
+                snapshot: false,
+            };
+            let mut bytes = Vec::new();
+            Acquisition::Samples(Samples {
+                group: 0,
+                epoch: 7,
+                samples: vec![sample],
+            })
+            .encode(&mut bytes);
+            message(&line, generation, 2, bytes);
+        }
+        let waiting = commands(&line, generation);
+        assert_eq!(
+            waiting.len(),
+            MAX_REPLIES_WAITING,
+            "the accept, the rebirth, then acknowledgements"
+        );
+        // The last acknowledgement queued is cumulative: what came later is
+        // acknowledged by the next one taken.
+        message(&line, generation, 2, vec![]);
+        assert!(matches!(&commands(&line, generation)[..], [Command::Reset(..)]));
     }
 
     #[test]

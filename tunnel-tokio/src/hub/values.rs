@@ -169,3 +169,62 @@ impl Stream for Subscription {
         self.inner.as_mut().poll_next(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(agent: &str, point: &str, seq: u64) -> PointValue {
+        PointValue {
+            agent: AgentId::new(agent).unwrap(),
+            device: "plc-1".into(),
+            group: "tank".into(),
+            point: point.into(),
+            at_ms: 1,
+            quality: Quality::Good,
+            value: None,
+            snapshot: false,
+            seq,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_told_how_far_and_goes_on() {
+        let (tx, rx) = broadcast::channel(2);
+        let mut subscription = Subscription::new(vec![value("a", "first", 0)], rx, Filter::all().point("level"));
+        for seq in 1..=5 {
+            tx.send(Arc::new(value("a", "level", seq))).unwrap();
+        }
+        // What was current comes first, whatever the filter said of it.
+        assert_eq!(subscription.recv().await.unwrap().unwrap().point, "first");
+        assert_eq!(subscription.recv().await, Some(Err(Lagged(3))));
+        assert_eq!(subscription.recv().await.unwrap().unwrap().seq, 4);
+        assert_eq!(subscription.recv().await.unwrap().unwrap().seq, 5);
+        // What the filter does not follow is passed over.
+        tx.send(Arc::new(value("a", "other", 6))).unwrap();
+        tx.send(Arc::new(value("a", "level", 7))).unwrap();
+        assert_eq!(subscription.recv().await.unwrap().unwrap().seq, 7);
+        drop(tx);
+        assert_eq!(subscription.recv().await, None);
+    }
+
+    #[test]
+    fn a_filter_takes_what_every_field_it_sets_matches() {
+        let v = value("plant-7", "level", 0);
+        assert!(Filter::all().matches(&v));
+        assert!(Filter::all()
+            .agent("plant-7")
+            .device("plc-1")
+            .group("tank")
+            .point("level")
+            .matches(&v));
+        for filter in [
+            Filter::all().agent("plant-8"),
+            Filter::all().device("plc-2"),
+            Filter::all().group("boiler"),
+            Filter::all().point("flow"),
+        ] {
+            assert!(!filter.matches(&v), "{filter:?}");
+        }
+    }
+}
