@@ -151,6 +151,8 @@ fn round_trips(c: &mut Criterion) {
     );
     g.finish();
 
+    paired_ratio(&rt, &s);
+
     // Sixteen reads on one connection: outpost's client pipelines them
     // (transaction ids, up to 16 in flight); tokio-modbus's client takes
     // `&mut self` and sends one after the other.
@@ -187,6 +189,69 @@ fn round_trips(c: &mut Criterion) {
         },
     );
     g.finish();
+}
+
+/// Rounds of the paired comparison, and reads per path in each.
+const ROUNDS: usize = 41;
+const READS_PER_ROUND: u32 = 400;
+
+/// The gateway path against its floor, paired: rounds alternate the two in
+/// one task, and each round's ratio compares times taken within a few
+/// milliseconds of each other. Criterion's rows are minutes apart, and this
+/// machine's speed drifts by a quarter between minutes; the median of the
+/// paired ratios is the figure that holds still. Printed, not a criterion
+/// row (criterion measures one thing at a time). Runs when no filter is
+/// given or the filter is in "gateway path / floor, paired".
+fn paired_ratio(rt: &Runtime, s: &common::Setup) {
+    let wanted = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .all(|f| "gateway path / floor, paired".contains(f.as_str()));
+    if !wanted {
+        return;
+    }
+    let device = s.device.to_string();
+    let gateway = s.gateway.local_addr().to_string();
+    let tls = rt.block_on(common::tls_echo(s, READ_REQUEST, READ_ANSWER));
+    let mut ratios = rt
+        .block_on(rt.spawn(async move {
+            let through_gateway = Client::tcp(gateway).build();
+            let client_hop = Client::tcp(device.clone()).build();
+            let device_hop = Client::tcp(device).build();
+            let mut tls = tls;
+            let mut ratios = Vec::with_capacity(ROUNDS);
+            // One round unmeasured: connections made, caches warm.
+            for round in 0..=ROUNDS {
+                let start = Instant::now();
+                for _ in 0..READS_PER_ROUND {
+                    through_gateway.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+                }
+                let path = start.elapsed();
+                let start = Instant::now();
+                for _ in 0..READS_PER_ROUND {
+                    client_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+                    tls.write_all(&[0u8; READ_REQUEST]).await.unwrap();
+                    tls.flush().await.unwrap();
+                    let mut answer = [0u8; READ_ANSWER];
+                    tls.read_exact(&mut answer).await.unwrap();
+                    device_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+                }
+                let floor = start.elapsed();
+                if round > 0 {
+                    ratios.push(path.as_secs_f64() / floor.as_secs_f64());
+                }
+            }
+            ratios
+        }))
+        .expect("the measuring task ran");
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: usize| ratios[(ratios.len() - 1) * q / 4];
+    println!(
+        "gateway path / floor, paired ({ROUNDS} rounds of {READS_PER_ROUND} reads each): median {:.2}x (quartiles {:.2}x-{:.2}x)",
+        at(2),
+        at(1),
+        at(3)
+    );
 }
 
 criterion_group!(benches, round_trips);
