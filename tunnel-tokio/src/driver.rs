@@ -267,6 +267,13 @@ where
     let mut close_gone = false;
     let mut hung_up = false;
     let mut failure: Option<io::Error> = None;
+    // One timer for the session's life, moved only when its deadline
+    // does: a timer made per turn cost an insertion into and a removal
+    // from the runtime's wheel on every one.
+    let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
+    let mut armed = far();
+    let sleep = tokio::time::sleep_until(armed);
+    tokio::pin!(sleep);
     loop {
         if pending.is_none() {
             pending = next_event(&mut session, &mut queues);
@@ -279,9 +286,20 @@ where
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timer = timer
-            .map(tokio::time::Instant::from_std)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let timer = timer.map(tokio::time::Instant::from_std);
+        // Without a deadline the old one stays (it fires and finds nothing
+        // due) unless it passed; a far one is set then.
+        match timer {
+            Some(at) if at != armed => {
+                armed = at;
+                sleep.as_mut().reset(at);
+            }
+            None if sleep.is_elapsed() => {
+                armed = far();
+                sleep.as_mut().reset(armed);
+            }
+            _ => {}
+        }
         let read = (pending.is_none() || app_gone) && !session.is_closed();
         let commands = !hung_up && queues.stalled.len() < MAX_STALLED && !session.is_closed();
         tokio::select! {
@@ -315,7 +333,7 @@ where
                 }
                 Err(_) => close_gone = true,
             },
-            () = tokio::time::sleep_until(timer) => {
+            () = &mut sleep => {
                 let now = Instant::now();
                 session.handle_timeout(now);
                 port.handle_timeout(now);

@@ -74,6 +74,7 @@ mod driver;
 #[cfg(test)]
 mod held;
 pub mod hub;
+mod in_flight;
 pub mod metrics;
 pub mod modbus;
 pub mod profile;

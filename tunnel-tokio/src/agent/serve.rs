@@ -13,7 +13,6 @@ use outpost_modbus_core::access::Denial;
 use outpost_modbus_core::{Request, UnitId};
 use outpost_tunnel_proto::{ChannelId, Message};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::acquire;
@@ -22,6 +21,7 @@ use super::Inner;
 use crate::audit::touched_span;
 use crate::binding::{ChannelMetadata, Outcome};
 use crate::driver::{Command, DriverEvent, Target};
+use crate::in_flight::InFlight;
 use crate::modbus::Requests;
 use crate::profile::failure::outcome_of_device_error;
 use crate::profile::{AcquisitionLink, Admission, LinkAction, LinkEvent, Refusal, Verdict};
@@ -111,7 +111,9 @@ pub(super) async fn serve(
 ) -> bool {
     let mut established = false;
     let mut admission: Admission<Arc<DeviceRuntime>> = Admission::new(MAX_REQUESTS);
-    let mut requests: JoinSet<Answered> = JoinSet::new();
+    // Requests forwarded to their devices, polled by this task (no task
+    // per request: see `InFlight`).
+    let mut requests: InFlight<(Answered, Command)> = InFlight::default();
     let mut outbox: VecDeque<Command> = VecDeque::new();
     // A stop: GOAWAY tells the hub, which sends nothing new and closes its
     // channels as their requests end; the session then closes itself
@@ -128,16 +130,11 @@ pub(super) async fn serve(
         outbox.push_back(Command::GoAway(grace));
     }
     loop {
-        // Finished requests are reaped before each event is decided, not
-        // as they finish: waking this loop for each one put a hand-off on
-        // every request's path (measured: it doubled the latency of one
-        // client through the gateway).
-        while let Some(done) = requests.try_join_next() {
-            if let Ok(answered) = done {
-                admission.finished(answered.channel, answered.correlation);
-            }
-        }
         tokio::select! {
+            (answered, command) = requests.next(), if !requests.is_empty() => {
+                admission.finished(answered.channel, answered.correlation);
+                outbox.push_back(command);
+            }
             event = events.recv(), if outbox.len() < OUTBOX => {
                 let Some(event) = event else { break };
                 match event {
@@ -187,7 +184,7 @@ pub(super) async fn serve(
                         follow(acquisition.as_deref(), link.message(channel, valid), &mut outbox);
                     }
                     DriverEvent::Message(channel, message) => {
-                        if let Some(command) = admit(&inner, &mut admission, &mut requests, &commands, channel, message) {
+                        if let Some(command) = admit(&inner, &mut admission, &mut requests, channel, message) {
                             outbox.push_back(command);
                         }
                     }
@@ -231,7 +228,7 @@ pub(super) async fn serve(
     }
     // The session is over: requests still running have no one to answer;
     // samples not acknowledged wait for the next.
-    requests.abort_all();
+    drop(requests);
     if let Some(a) = &acquisition {
         a.disconnected();
     }
@@ -243,23 +240,23 @@ pub(super) async fn serve(
 fn admit(
     inner: &Arc<Inner>,
     admission: &mut Admission<Arc<DeviceRuntime>>,
-    requests: &mut JoinSet<Answered>,
-    commands: &mpsc::Sender<Command>,
+    requests: &mut InFlight<(Answered, Command)>,
     channel: ChannelId,
     message: Message,
 ) -> Option<Command> {
     let received = Instant::now();
     let correlation = message.correlation;
-    let grant = admission.grant(channel).cloned();
+    // The device only: the grant's metadata is borrowed again where a
+    // refusal or a write is audited (no copy of its strings per request).
+    let device = Arc::clone(&admission.grant(channel)?.device);
     let policy = inner.policy();
     let verdict = admission.handle_request(channel, correlation, &message.payload, &policy, |d, unit| {
         d.serves(unit)
     });
-    let grant = grant?;
     match verdict {
         Verdict::Ignore => None,
         Verdict::Reset(code) => {
-            warn!(target: "outpost::audit", event = "channel.reset", agent = %inner.id, %channel, device = %grant.device.name, %code, "the hub broke the profile; channel reset");
+            warn!(target: "outpost::audit", event = "channel.reset", agent = %inner.id, %channel, device = %device.name, %code, "the hub broke the profile; channel reset");
             Some(Command::Reset(channel, code))
         }
         Verdict::Refuse {
@@ -271,14 +268,17 @@ fn admit(
             inner.counters.requests.fetch_add(1, Relaxed);
             // The addresses it asked for, when it decoded that far.
             let span = request.as_ref().and_then(touched_span);
-            audit_refusal(
-                inner,
-                &grant.device,
-                &grant.metadata,
-                &refusal,
-                (unit.0, function.map(|f| f.value())),
-                span,
-            );
+            // A refusal leaves the channel (and its grant) in place.
+            if let Some(grant) = admission.grant(channel) {
+                audit_refusal(
+                    inner,
+                    &device,
+                    &grant.metadata,
+                    &refusal,
+                    (unit.0, function.map(|f| f.value())),
+                    span,
+                );
+            }
             let outcome = refusal.outcome();
             inner.meters.outcomes.add(outcome.name());
             Some(send(channel, correlation, &outcome))
@@ -286,19 +286,17 @@ fn admit(
         Verdict::Forward(admitted) => {
             inner.counters.requests.fetch_add(1, Relaxed);
             if admitted.request.is_write() || admitted.unit.0 == 0 {
-                audit_allowed(inner, &grant.device, &grant.metadata, admitted.unit, &admitted.request);
+                if let Some(grant) = admission.grant(channel) {
+                    audit_allowed(inner, &device, &grant.metadata, admitted.unit, &admitted.request);
+                }
             }
             let pdu = message.payload.slice_ref(admitted.pdu);
             let unit = admitted.unit;
             let deadline = received + admitted.budget;
             let inner = Arc::clone(inner);
-            let device = grant.device;
-            let commands = commands.clone();
-            // The task hands its outcome to the driver itself (one hand-off
-            // less per request); an outcome for a channel reset meanwhile is
-            // dropped by the session. The serve loop never waits on the
-            // driver, so this wait cannot hold it.
-            requests.spawn(async move {
+            // An outcome for a channel reset meanwhile is dropped by the
+            // session.
+            requests.push(Box::pin(async move {
                 let outcome = forward(&inner, &device, unit, &pdu, deadline).await;
                 let mut payload = Vec::new();
                 match &outcome {
@@ -314,9 +312,8 @@ fn admit(
                     correlation,
                     payload: Bytes::from(payload),
                 };
-                let _ = commands.send(command).await;
-                Answered { channel, correlation }
-            });
+                (Answered { channel, correlation }, command)
+            }));
             None
         }
     }

@@ -584,8 +584,8 @@ impl Requester {
         let Some(pending) = self.requests.get(&id) else {
             return;
         };
-        let key = pending.key.clone();
-        match self.channels.get_mut(&key) {
+        // The key is copied only to open a channel, not per request.
+        match self.channels.get_mut(&pending.key) {
             Some(c) => {
                 c.users += 1;
                 if let ChannelState::Open(channel) = c.state {
@@ -593,6 +593,7 @@ impl Requester {
                 }
             }
             None => {
+                let key = pending.key.clone();
                 let token = OpenToken(self.next_token);
                 self.next_token += 1;
                 self.stats.opens += 1;

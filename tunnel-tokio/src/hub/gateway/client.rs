@@ -2,7 +2,6 @@
 //! device through the tunnel (or answers it at the hub), and writes the
 //! answers back in whatever order they come.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -10,20 +9,17 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use outpost_modbus_core::frame::mbap::{self, MbapHeader};
 use outpost_modbus_core::{ExceptionCode, FunctionCode, Request, UnitId};
-use outpost_tunnel_proto::AgentId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::{elapsed_us, GatewayBuilder};
 use crate::binding::ChannelMetadata;
 use crate::hub::remote::RemoteClient;
 use crate::hub::HubInner;
+use crate::in_flight::{Boxed, InFlight};
 use crate::modbus::{ClientError, Requests};
 use crate::profile::failure::gateway_exception;
 use crate::security::{audit_denial, ClientIdentity};
-use crate::tasks::AbortOnDrop;
 
 /// One client of a gateway.
 pub(super) struct Client {
@@ -40,11 +36,21 @@ pub(super) struct Client {
     pub(super) draining: tokio::sync::watch::Receiver<bool>,
 }
 
+/// An answer on its way: the reply frame, once the request ends.
+type Answer = Boxed<Vec<u8>>;
+
 impl Client {
-    pub(super) async fn serve<R, W>(self, mut rd: R, mut wr: W)
+    /// Serves the client until it leaves, breaks the framing, idles out or
+    /// the gateway stops.
+    ///
+    /// Everything happens in the client's own task: requests in flight
+    /// are polled here (up to `max_in_flight`, then nothing more is read)
+    /// and their answers written here, in whatever order they end. No task
+    /// per request and no writer task: each was a hand-off on every
+    /// request's path (measured on the gateway path's bench).
+    pub(super) async fn serve<S>(self, mut stream: S)
     where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin,
     {
         let config = &self.config;
         let peer = self.peer;
@@ -52,25 +58,21 @@ impl Client {
         let role = self.metadata.role.clone();
         // Modbus/TCP Security answers every authorization failure with 01.
         let secure = self.identity.is_some();
-        let (replies, mut outgoing) = mpsc::channel::<Vec<u8>>(config.max_in_flight);
-        // The writer and every request end with this client's task.
-        let mut writer = AbortOnDrop(tokio::spawn(async move {
-            while let Some(frame) = outgoing.recv().await {
-                if wr.write_all(&frame).await.is_err() {
-                    return;
-                }
-                // A TLS stream keeps records back until flushed.
-                if outgoing.is_empty() && wr.flush().await.is_err() {
-                    return;
-                }
-            }
-        }));
-        let mut requests = JoinSet::new();
-        let slots = Arc::new(Semaphore::new(config.max_in_flight));
-        let mut clients: HashMap<(AgentId, String), RemoteClient> = HashMap::new();
+        let mut in_flight: InFlight<Vec<u8>> = InFlight::default();
+        // The client of each route used so far (at most 257: a unit's own,
+        // or the default), made once, not per request.
+        let mut clients: Vec<(Option<u8>, Arc<RemoteClient>)> = Vec::new();
         let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);
+        let idle = config.idle_timeout;
+        let mut last_read = tokio::time::Instant::now();
+        // The idle timer moves only when it fires (a timer per read cost
+        // the runtime's wheel an insertion and a removal per request).
+        let idle_timer = tokio::time::sleep_until(last_read + idle);
+        tokio::pin!(idle_timer);
         'read: loop {
-            loop {
+            // Bounded work per client: past its limit, nothing is decoded
+            // (or read) until an answer goes out.
+            while in_flight.len() < config.max_in_flight {
                 let frame = match mbap::decode(&buf) {
                     Ok(Some(frame)) => frame,
                     Ok(None) => break,
@@ -85,112 +87,147 @@ impl Client {
                 let pdu = bytes::Bytes::copy_from_slice(frame.pdu);
                 buf.advance(frame.len());
                 self.last_active.store(elapsed_us(self.started), Relaxed);
-                // Bounded work per client: wait for a slot (and stop reading).
-                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                    break 'read;
-                };
-                let route = config.units.get(&header.unit.0).or(config.default.as_ref());
-                let Some(route) = route else {
-                    if self.hub.trail.admit("gateway.refused", &peer.ip().to_string()) {
-                        warn!(target: "outpost::audit", event = "gateway.refused", gateway = %config.name, %peer, %role, unit = header.unit.0, function = pdu[0], exception = 0x0Au8, reason = "no route for the unit", "gateway request refused");
-                    }
-                    let reply = exception_frame(header, pdu[0], ExceptionCode::GatewayPathUnavailable);
-                    if replies.send(reply).await.is_err() {
-                        break 'read;
-                    }
-                    continue;
-                };
-                let unit = route.unit.unwrap_or(header.unit);
-                if let Some(code) = self.pre_filter(unit, &pdu, secure) {
-                    if replies.send(exception_frame(header, pdu[0], code)).await.is_err() {
-                        break 'read;
-                    }
-                    continue;
-                }
-                if let Some(max_age) = config.cache {
-                    let cached = self
-                        .hub
-                        .line(&route.agent)
-                        .and_then(|line| line.cached_read(&route.target, unit, &pdu, max_age));
-                    if let Some(answer) = cached {
-                        self.hub.counters.cached.fetch_add(1, Relaxed);
-                        if replies.send(encode(header, &answer)).await.is_err() {
+                match self.route(header, pdu, secure, &mut clients) {
+                    Routed::Answer(reply) => {
+                        if !write(&mut stream, &reply).await {
                             break 'read;
                         }
-                        continue;
                     }
+                    Routed::Sent(request) => in_flight.push(request),
                 }
-                let client = clients
-                    .entry((route.agent.clone(), route.target.clone()))
-                    .or_insert_with(|| {
-                        RemoteClient::new(
-                            Arc::clone(&self.hub),
-                            route.agent.clone(),
-                            &route.target,
-                            self.metadata.clone(),
-                        )
-                    })
-                    .clone();
-                let replies = replies.clone();
-                let timeout = config.timeout;
-                let audit = Arc::clone(&self.hub);
-                let gateway = config.name.clone();
-                let role = role.clone();
-                let last_active = Arc::clone(&self.last_active);
-                let started = self.started;
-                requests.spawn(async move {
-                    let reply = match client.send_pdu(unit, &pdu, timeout).await {
-                        Ok(answer) => encode(header, &answer),
-                        Err(e) => {
-                            let code = match e {
-                                ClientError::Denied(_) if secure => ExceptionCode::IllegalFunction,
-                                _ => gateway_exception(&e),
-                            };
-                            let refused = matches!(
-                                e,
-                                ClientError::Denied(_) | ClientError::Overloaded | ClientError::ChannelLimit
-                            );
-                            if refused && audit.trail.admit("gateway.refused", &peer.ip().to_string()) {
-                                warn!(target: "outpost::audit", event = "gateway.refused", %gateway, %peer, %role, unit = unit.0, function = pdu[0], exception = code.value(), reason = %e, "gateway request refused");
-                            } else {
-                                debug!(%peer, error = %e, exception = code.value(), "gateway request failed");
-                            }
-                            exception_frame(header, pdu[0], code)
-                        }
-                    };
-                    let _ = replies.send(reply).await;
-                    last_active.store(elapsed_us(started), Relaxed);
-                    drop(permit);
-                });
             }
-            while requests.try_join_next().is_some() {}
-            // Idle: nothing read and nothing in flight for the idle time.
-            let idle = config.idle_timeout;
-            let read = loop {
-                tokio::select! {
-                    read = tokio::time::timeout(idle, rd.read_buf(&mut buf)) => match read {
-                        Ok(read) => break read,
-                        Err(_) if slots.available_permits() == config.max_in_flight => {
-                            info!(gateway = %config.name, %peer, idle = ?idle, "idle gateway client closed");
-                            break 'read;
-                        }
-                        Err(_) => {}
-                    },
-                    // The gateway is stopping: nothing new is read; what is
-                    // in flight is answered below.
-                    _ = draining.wait_for(|d| *d) => break 'read,
+            let full = in_flight.len() >= config.max_in_flight;
+            tokio::select! {
+                reply = in_flight.next(), if !in_flight.is_empty() => {
+                    self.last_active.store(elapsed_us(self.started), Relaxed);
+                    if !write(&mut stream, &reply).await {
+                        break 'read;
+                    }
                 }
-            };
-            match read {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+                read = stream.read_buf(&mut buf), if !full => {
+                    last_read = tokio::time::Instant::now();
+                    match read {
+                        Ok(0) | Err(_) => break 'read,
+                        Ok(_) => {}
+                    }
+                }
+                // Idle: nothing read and nothing in flight for the idle time.
+                () = &mut idle_timer => {
+                    let now = tokio::time::Instant::now();
+                    if now < last_read + idle {
+                        idle_timer.as_mut().reset(last_read + idle);
+                    } else if in_flight.is_empty() {
+                        info!(gateway = %config.name, %peer, idle = ?idle, "idle gateway client closed");
+                        break 'read;
+                    } else {
+                        idle_timer.as_mut().reset(now + idle);
+                    }
+                }
+                // The gateway is stopping: nothing new is read; what is in
+                // flight is answered below.
+                () = async { let _ = draining.wait_for(|d| *d).await; } => break 'read,
             }
         }
-        drop(replies);
-        // Answers still on their way go out before the connection closes.
-        while requests.join_next().await.is_some() {}
-        let _ = (&mut writer.0).await;
+        // Answers still on their way go out before the connection closes
+        // (each ends by its timeout).
+        while !in_flight.is_empty() {
+            let reply = in_flight.next().await;
+            if !write(&mut stream, &reply).await {
+                break;
+            }
+        }
     }
+
+    /// Routes one request: an answer made here (no route, the hub's policy,
+    /// a cached read), or the request sent through the tunnel.
+    fn route(
+        &self,
+        header: MbapHeader,
+        pdu: bytes::Bytes,
+        secure: bool,
+        clients: &mut Vec<(Option<u8>, Arc<RemoteClient>)>,
+    ) -> Routed {
+        let config = &self.config;
+        let peer = self.peer;
+        let role = &self.metadata.role;
+        // Which route: the unit's own (keyed by the unit) or the default.
+        let (key, route) = match config.units.get(&header.unit.0) {
+            Some(route) => (Some(header.unit.0), Some(route)),
+            None => (None, config.default.as_ref()),
+        };
+        let Some(route) = route else {
+            if self.hub.trail.admit("gateway.refused", &peer.ip().to_string()) {
+                warn!(target: "outpost::audit", event = "gateway.refused", gateway = %config.name, %peer, %role, unit = header.unit.0, function = pdu[0], exception = 0x0Au8, reason = "no route for the unit", "gateway request refused");
+            }
+            return Routed::Answer(exception_frame(header, pdu[0], ExceptionCode::GatewayPathUnavailable));
+        };
+        let unit = route.unit.unwrap_or(header.unit);
+        if let Some(code) = self.pre_filter(unit, &pdu, secure) {
+            return Routed::Answer(exception_frame(header, pdu[0], code));
+        }
+        if let Some(max_age) = config.cache {
+            let cached = self
+                .hub
+                .line(&route.agent)
+                .and_then(|line| line.cached_read(&route.target, unit, &pdu, max_age));
+            if let Some(answer) = cached {
+                self.hub.counters.cached.fetch_add(1, Relaxed);
+                return Routed::Answer(encode(header, &answer));
+            }
+        }
+        let client = match clients.iter().find(|(k, _)| *k == key) {
+            Some((_, client)) => Arc::clone(client),
+            None => {
+                let client = Arc::new(RemoteClient::new(
+                    Arc::clone(&self.hub),
+                    route.agent.clone(),
+                    &route.target,
+                    self.metadata.clone(),
+                ));
+                clients.push((key, Arc::clone(&client)));
+                client
+            }
+        };
+        let timeout = config.timeout;
+        let audit = Arc::clone(&self.hub);
+        let gateway = config.name.clone();
+        let role = role.clone();
+        Routed::Sent(Box::pin(async move {
+            match client.send_pdu(unit, &pdu, timeout).await {
+                Ok(answer) => encode(header, &answer),
+                Err(e) => {
+                    let code = match e {
+                        ClientError::Denied(_) if secure => ExceptionCode::IllegalFunction,
+                        _ => gateway_exception(&e),
+                    };
+                    let refused = matches!(
+                        e,
+                        ClientError::Denied(_) | ClientError::Overloaded | ClientError::ChannelLimit
+                    );
+                    if refused && audit.trail.admit("gateway.refused", &peer.ip().to_string()) {
+                        warn!(target: "outpost::audit", event = "gateway.refused", %gateway, %peer, %role, unit = unit.0, function = pdu[0], exception = code.value(), reason = %e, "gateway request refused");
+                    } else {
+                        debug!(%peer, error = %e, exception = code.value(), "gateway request failed");
+                    }
+                    exception_frame(header, pdu[0], code)
+                }
+            }
+        }))
+    }
+}
+
+/// What became of a request.
+enum Routed {
+    /// Answered at the hub.
+    Answer(Vec<u8>),
+    /// Sent through the tunnel: its answer comes from this future.
+    Sent(Answer),
+}
+
+/// Writes one answer and flushes it (a TLS stream keeps records back until
+/// flushed). Returns whether the client can still be written to.
+async fn write<S: AsyncWrite + Unpin>(stream: &mut S, frame: &[u8]) -> bool {
+    stream.write_all(frame).await.is_ok() && stream.flush().await.is_ok()
 }
 
 impl Client {

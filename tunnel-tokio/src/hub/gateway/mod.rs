@@ -443,8 +443,7 @@ async fn accept(
                                     last_active: last_active_,
                                     draining: draining_,
                                 };
-                                let (rd, wr) = tokio::io::split(tls);
-                                client.serve(rd, wr).await;
+                                client.serve(tls).await;
                             }
                             Err(reason) => {
                                 if hub.trail.admit("gateway.rejected", &peer.ip().to_string()) {
@@ -488,8 +487,7 @@ async fn accept(
                 tasks.spawn(async move {
                     let _leave = leave;
                     debug!(%peer, "gateway client connected");
-                    let (rd, wr) = stream.into_split();
-                    client.serve(rd, wr).await;
+                    client.serve(stream).await;
                     debug!(%peer, "gateway client gone");
                 })
             }
