@@ -151,7 +151,7 @@ fn round_trips(c: &mut Criterion) {
     );
     g.finish();
 
-    paired_ratio(&rt, &s);
+    paired_ratios(&rt, &s);
 
     // Sixteen reads on one connection: outpost's client pipelines them
     // (transaction ids, up to 16 in flight); tokio-modbus's client takes
@@ -195,50 +195,36 @@ fn round_trips(c: &mut Criterion) {
 const ROUNDS: usize = 41;
 const READS_PER_ROUND: u32 = 400;
 
-/// The gateway path against its floor, paired: rounds alternate the two in
+/// Two ways of doing the same thing, paired: rounds alternate the two in
 /// one task, and each round's ratio compares times taken within a few
 /// milliseconds of each other. Criterion's rows are minutes apart, and this
 /// machine's speed drifts by a quarter between minutes; the median of the
 /// paired ratios is the figure that holds still. Printed, not a criterion
 /// row (criterion measures one thing at a time). Runs when no filter is
-/// given or the filter is in "gateway path / floor, paired".
-fn paired_ratio(rt: &Runtime, s: &common::Setup) {
+/// given or the filter is part of `label`.
+fn paired<S, F, Fut>(rt: &Runtime, label: &str, state: S, mut round: F)
+where
+    S: Send + 'static,
+    F: FnMut(S) -> Fut + Send + 'static,
+    Fut: Future<Output = (S, Duration, Duration)> + Send,
+{
     let wanted = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
-        .all(|f| "gateway path / floor, paired".contains(f.as_str()));
+        .all(|f| label.contains(f.as_str()));
     if !wanted {
         return;
     }
-    let device = s.device.to_string();
-    let gateway = s.gateway.local_addr().to_string();
-    let tls = rt.block_on(common::tls_echo(s, READ_REQUEST, READ_ANSWER));
     let mut ratios = rt
         .block_on(rt.spawn(async move {
-            let through_gateway = Client::tcp(gateway).build();
-            let client_hop = Client::tcp(device.clone()).build();
-            let device_hop = Client::tcp(device).build();
-            let mut tls = tls;
+            let mut state = state;
             let mut ratios = Vec::with_capacity(ROUNDS);
             // One round unmeasured: connections made, caches warm.
-            for round in 0..=ROUNDS {
-                let start = Instant::now();
-                for _ in 0..READS_PER_ROUND {
-                    through_gateway.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
-                }
-                let path = start.elapsed();
-                let start = Instant::now();
-                for _ in 0..READS_PER_ROUND {
-                    client_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
-                    tls.write_all(&[0u8; READ_REQUEST]).await.unwrap();
-                    tls.flush().await.unwrap();
-                    let mut answer = [0u8; READ_ANSWER];
-                    tls.read_exact(&mut answer).await.unwrap();
-                    device_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
-                }
-                let floor = start.elapsed();
-                if round > 0 {
-                    ratios.push(path.as_secs_f64() / floor.as_secs_f64());
+            for r in 0..=ROUNDS {
+                let (next, a, b) = round(state).await;
+                state = next;
+                if r > 0 {
+                    ratios.push(a.as_secs_f64() / b.as_secs_f64());
                 }
             }
             ratios
@@ -247,10 +233,75 @@ fn paired_ratio(rt: &Runtime, s: &common::Setup) {
     ratios.sort_by(f64::total_cmp);
     let at = |q: usize| ratios[(ratios.len() - 1) * q / 4];
     println!(
-        "gateway path / floor, paired ({ROUNDS} rounds of {READS_PER_ROUND} reads each): median {:.2}x (quartiles {:.2}x-{:.2}x)",
+        "{label} ({ROUNDS} rounds of {READS_PER_ROUND} reads each): median {:.2}x (quartiles {:.2}x-{:.2}x)",
         at(2),
         at(1),
         at(3)
+    );
+}
+
+/// The paired comparisons: the gateway path against its floor, and
+/// outpost's client against tokio-modbus's, one read at a time.
+fn paired_ratios(rt: &Runtime, s: &common::Setup) {
+    let device = s.device.to_string();
+    let gateway = s.gateway.local_addr().to_string();
+    let tls = rt.block_on(common::tls_echo(s, READ_REQUEST, READ_ANSWER));
+    let state = rt.block_on(async {
+        (
+            Client::tcp(gateway).build(),
+            Client::tcp(device.clone()).build(),
+            Client::tcp(device.clone()).build(),
+            tls,
+        )
+    });
+    paired(
+        rt,
+        "gateway path / floor, paired",
+        state,
+        |(through_gateway, client_hop, device_hop, mut tls)| async move {
+            let start = Instant::now();
+            for _ in 0..READS_PER_ROUND {
+                through_gateway.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+            }
+            let path = start.elapsed();
+            let start = Instant::now();
+            for _ in 0..READS_PER_ROUND {
+                client_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+                tls.write_all(&[0u8; READ_REQUEST]).await.unwrap();
+                tls.flush().await.unwrap();
+                let mut answer = [0u8; READ_ANSWER];
+                tls.read_exact(&mut answer).await.unwrap();
+                device_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+            }
+            let floor = start.elapsed();
+            ((through_gateway, client_hop, device_hop, tls), path, floor)
+        },
+    );
+    let state = rt.block_on(async {
+        let outpost = Client::tcp(device.clone()).build();
+        let tokio_modbus = tokio_modbus::client::tcp::connect_slave(s.device, tokio_modbus::Slave(1))
+            .await
+            .unwrap();
+        (outpost, tokio_modbus)
+    });
+    paired(
+        rt,
+        "outpost client / tokio-modbus client, paired",
+        state,
+        |(outpost, mut tokio_modbus)| async move {
+            use tokio_modbus::client::Reader;
+            let start = Instant::now();
+            for _ in 0..READS_PER_ROUND {
+                outpost.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+            }
+            let ours = start.elapsed();
+            let start = Instant::now();
+            for _ in 0..READS_PER_ROUND {
+                tokio_modbus.read_holding_registers(0, 10).await.unwrap().unwrap();
+            }
+            let theirs = start.elapsed();
+            ((outpost, tokio_modbus), ours, theirs)
+        },
     );
 }
 
