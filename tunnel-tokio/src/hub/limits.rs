@@ -205,6 +205,12 @@ impl Gate {
         Ok(())
     }
 
+    /// Whether the handshake of `ticket` is still in progress (not
+    /// finished nor evicted).
+    pub(crate) fn is_in_progress(&self, ticket: Ticket) -> bool {
+        self.in_progress.contains_key(&ticket)
+    }
+
     /// A handshake ended (authenticated, failed or evicted); unknown
     /// tickets are ignored.
     pub(crate) fn finish(&mut self, ticket: Ticket) {

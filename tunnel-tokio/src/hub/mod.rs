@@ -653,20 +653,29 @@ async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
                 inner.reject(peer, "limit", reason.into());
             }
             Admit::Go { ticket, evict } => {
-                for old in evict {
-                    if let Some(task) = state.handshakes.remove(&old) {
-                        task.abort();
-                        warn!(target: "outpost::audit", event = "limit", limit = "handshakes", %peer, "handshake table full; the oldest unfinished handshake was closed to make room");
-                    }
+                let evicted: Vec<AbortHandle> = evict.iter().filter_map(|old| state.handshakes.remove(old)).collect();
+                // Nothing that may drop a task runs under the gate's lock:
+                // a dropped task gives its pass back, which takes the lock
+                // (a runtime shutting down drops a task spawned on it at
+                // once, inside `spawn`: that deadlocked).
+                drop(state);
+                for task in evicted {
+                    task.abort();
+                    warn!(target: "outpost::audit", event = "limit", limit = "handshakes", %peer, "handshake table full; the oldest unfinished handshake was closed to make room");
                 }
                 let pass = Pass {
                     inner: Arc::clone(&inner),
                     ticket,
                 };
-                // The lock is held until the task is recorded, so its pass
-                // cannot be given back before that.
                 let task = tasks.spawn(connection::connection(Arc::clone(&inner), tcp, peer, pass));
-                state.handshakes.insert(ticket, task);
+                // Recorded while its handshake is in progress; one evicted
+                // or ended meanwhile is aborted instead (a no-op when ended).
+                let mut state = inner.gate();
+                if state.gate.is_in_progress(ticket) {
+                    state.handshakes.insert(ticket, task);
+                } else {
+                    task.abort();
+                }
             }
         }
     })

@@ -98,22 +98,29 @@ impl Handshakes {
     }
 
     /// Decides on a connection from `peer`: `Err` (why) to close it now,
-    /// or its place, with `spawn` called (under the gate's lock, so an
-    /// evicted handshake cannot slip past) to start its task.
+    /// or its place, with `spawn` called to start its task.
+    ///
+    /// Nothing that may drop a task runs under the gate's lock: a dropped
+    /// task gives its place back, which takes the lock (a runtime shutting
+    /// down drops a task spawned on it at once, inside `spawn`). The task
+    /// is recorded after, while its handshake is in progress; one evicted
+    /// or ended meanwhile is aborted instead, so none slips past.
     pub(crate) fn admit(
         &self,
         peer: SocketAddr,
         spawn: impl FnOnce(Place) -> AbortHandle,
     ) -> Result<AbortHandle, &'static str> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (ticket, evict) = match state.gate.admit(Instant::now(), peer.ip()) {
-            Admit::Go { ticket, evict } => (ticket, evict),
-            Admit::Refuse(why) => return Err(why),
+        let (ticket, evicted) = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let (ticket, evict) = match state.gate.admit(Instant::now(), peer.ip()) {
+                Admit::Go { ticket, evict } => (ticket, evict),
+                Admit::Refuse(why) => return Err(why),
+            };
+            let evicted: Vec<AbortHandle> = evict.iter().filter_map(|old| state.tasks.remove(old)).collect();
+            (ticket, evicted)
         };
-        for old in evict {
-            if let Some(task) = state.tasks.remove(&old) {
-                task.abort();
-            }
+        for task in evicted {
+            task.abort();
         }
         let place = Place {
             state: Arc::clone(&self.state),
@@ -121,7 +128,12 @@ impl Handshakes {
             source: peer.ip(),
         };
         let task = spawn(place);
-        state.tasks.insert(ticket, task.clone());
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.gate.is_in_progress(ticket) {
+            state.tasks.insert(ticket, task.clone());
+        } else {
+            task.abort();
+        }
         Ok(task)
     }
 
