@@ -298,7 +298,7 @@ impl Gateway {
             match tls.verify_client(chain) {
                 Ok(()) => true,
                 Err(e) => {
-                    slot.abort.abort();
+                    slot.abort();
                     warn!(target: "outpost::audit", event = "gateway.revoked", gateway = %self.name, peer = %slot.peer, reason = %e, "secure gateway client closed on reload: its certificate no longer verifies");
                     closed.push(slot.peer);
                     false
@@ -355,7 +355,17 @@ struct Slot {
     chain: Arc<OnceLock<Vec<CertificateDer<'static>>>>,
     /// Microseconds since the gateway started when the client last acted.
     last_active: Arc<AtomicU64>,
-    abort: AbortHandle,
+    /// Its task, once started.
+    abort: Option<AbortHandle>,
+}
+
+impl Slot {
+    /// Ends the client's task (if it has one yet).
+    fn abort(&self) {
+        if let Some(task) = &self.abort {
+            task.abort();
+        }
+    }
 }
 
 /// The clients connected now, by a number of their own.
@@ -391,23 +401,43 @@ async fn accept(
 ) {
     let started = tokio::time::Instant::now();
     accept_loop(listener, "modbus gateway", |stream, peer, tasks| {
-        let mut registry = clients.lock().unwrap_or_else(|p| p.into_inner());
-        if registry.slots.len() >= config.max_clients {
-            // Full: the client idle longest makes room.
-            let oldest = registry
-                .slots
-                .iter()
-                .min_by_key(|(id, s)| (s.last_active.load(Relaxed), **id))
-                .map(|(id, _)| *id);
-            if let Some(slot) = oldest.and_then(|id| registry.slots.remove(&id)) {
-                slot.abort.abort();
-                warn!(target: "outpost::audit", event = "limit", limit = "gateway_clients", gateway = %config.name, %peer, closed = %slot.peer, "gateway full; the client idle longest was closed");
-            }
-        }
         let _ = stream.set_nodelay(true);
-        let id = registry.next;
         let last_active = Arc::new(AtomicU64::new(elapsed_us(started)));
         let chain = Arc::new(OnceLock::new());
+        // The client's slot is taken first, its task started after, and
+        // nothing that may drop a task runs under the registry's lock: a
+        // dropped task leaves its slot, which takes the lock (a runtime
+        // shutting down drops a task spawned on it at once, inside
+        // `spawn`: that deadlocked).
+        let (id, evicted) = {
+            let mut registry = clients.lock().unwrap_or_else(|p| p.into_inner());
+            let mut evicted = None;
+            if registry.slots.len() >= config.max_clients {
+                // Full: the client idle longest makes room.
+                let oldest = registry
+                    .slots
+                    .iter()
+                    .min_by_key(|(id, s)| (s.last_active.load(Relaxed), **id))
+                    .map(|(id, _)| *id);
+                evicted = oldest.and_then(|id| registry.slots.remove(&id));
+            }
+            let id = registry.next;
+            registry.next += 1;
+            registry.slots.insert(
+                id,
+                Slot {
+                    peer,
+                    chain: Arc::clone(&chain),
+                    last_active: Arc::clone(&last_active),
+                    abort: None,
+                },
+            );
+            (id, evicted)
+        };
+        if let Some(slot) = evicted {
+            slot.abort();
+            warn!(target: "outpost::audit", event = "limit", limit = "gateway_clients", gateway = %config.name, %peer, closed = %slot.peer, "gateway full; the client idle longest was closed");
+        }
         let abort = match (&config.mode, &handshakes) {
             (Mode::Secure(..), Some(handshakes)) => {
                 let (handshakes_, hub, config_) = (handshakes.clone(), Arc::clone(&hub), Arc::clone(&config));
@@ -457,6 +487,7 @@ async fn accept(
                 match admitted {
                     Ok(abort) => abort,
                     Err(why) => {
+                        clients.lock().unwrap_or_else(|p| p.into_inner()).slots.remove(&id);
                         warn!(target: "outpost::audit", event = "limit", limit = "gateway_handshakes", gateway = %config.name, %peer, reason = why, "connection closed before TLS");
                         return;
                     }
@@ -491,18 +522,17 @@ async fn accept(
                     debug!(%peer, "gateway client gone");
                 })
             }
-            (Mode::Secure(..), None) => return,
+            (Mode::Secure(..), None) => {
+                clients.lock().unwrap_or_else(|p| p.into_inner()).slots.remove(&id);
+                return;
+            }
         };
-        registry.next += 1;
-        registry.slots.insert(
-            id,
-            Slot {
-                peer,
-                chain,
-                last_active,
-                abort,
-            },
-        );
+        // Recorded unless the client has left already (its task ended).
+        let mut registry = clients.lock().unwrap_or_else(|p| p.into_inner());
+        match registry.slots.get_mut(&id) {
+            Some(slot) => slot.abort = Some(abort),
+            None => abort.abort(),
+        }
     })
     .await
 }
