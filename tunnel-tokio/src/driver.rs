@@ -274,6 +274,20 @@ where
     let mut armed = far();
     let sleep = tokio::time::sleep_until(armed);
     tokio::pin!(sleep);
+    // The first close asked for (`None`: no one can ask any more). One
+    // future for the session's life: a `changed()` made per turn cost a
+    // waiter's registration and removal under the watch's lock on each.
+    let closing = async move {
+        loop {
+            if close.changed().await.is_err() {
+                return None;
+            }
+            if let Some(asked) = *close.borrow_and_update() {
+                return Some(asked);
+            }
+        }
+    };
+    tokio::pin!(closing);
     loop {
         if pending.is_none() {
             pending = next_event(&mut session, &mut queues);
@@ -325,14 +339,14 @@ where
                     break;
                 }
             },
-            changed = close.changed(), if !close_gone && !session.is_closed() => match changed {
-                Ok(()) => {
-                    if let Some((code, reason)) = *close.borrow_and_update() {
-                        session.close(code, reason.as_bytes());
-                    }
+            asked = &mut closing, if !close_gone && !session.is_closed() => {
+                // Done either way: the session is closing, or no one can
+                // ask any more.
+                close_gone = true;
+                if let Some((code, reason)) = asked {
+                    session.close(code, reason.as_bytes());
                 }
-                Err(_) => close_gone = true,
-            },
+            }
             () = &mut sleep => {
                 let now = Instant::now();
                 session.handle_timeout(now);

@@ -129,6 +129,21 @@ pub(super) async fn serve(
         link.stop();
         outbox.push_back(Command::GoAway(grace));
     }
+    // The grace period of the stop asked for (none to wait for when the
+    // agent is gone). One future for the session's life: a `changed()`
+    // made per turn cost a waiter's registration and removal under the
+    // watch's lock on each.
+    let stop = async move {
+        loop {
+            if stopping.changed().await.is_err() {
+                return Duration::ZERO;
+            }
+            if let Some(grace) = *stopping.borrow_and_update() {
+                return grace;
+            }
+        }
+    };
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             (answered, command) = requests.next(), if !requests.is_empty() => {
@@ -206,15 +221,12 @@ pub(super) async fn serve(
                     publish(a, channel, &mut outbox);
                 }
             }
-            changed = stopping.changed(), if !going_away => {
-                let grace = if changed.is_err() { Some(Duration::ZERO) } else { *stopping.borrow_and_update() };
-                if let Some(grace) = grace {
-                    going_away = true;
-                    outbox.push_back(Command::GoAway(grace));
-                    // The session closes once every channel is: samples
-                    // not acknowledged wait for the next run (or the spool).
-                    follow(acquisition.as_deref(), link.stop(), &mut outbox);
-                }
+            grace = &mut stop, if !going_away => {
+                going_away = true;
+                outbox.push_back(Command::GoAway(grace));
+                // The session closes once every channel is: samples not
+                // acknowledged wait for the next run (or the spool).
+                follow(acquisition.as_deref(), link.stop(), &mut outbox);
             }
             permit = commands.reserve(), if !outbox.is_empty() => match permit {
                 Ok(permit) => {

@@ -69,6 +69,12 @@ impl Client {
         // the runtime's wheel an insertion and a removal per request).
         let idle_timer = tokio::time::sleep_until(last_read + idle);
         tokio::pin!(idle_timer);
+        // One future for the client's life (one made per turn cost a
+        // waiter's registration and removal under the watch's lock).
+        let drain = async move {
+            let _ = draining.wait_for(|d| *d).await;
+        };
+        tokio::pin!(drain);
         'read: loop {
             // Bounded work per client: past its limit, nothing is decoded
             // (or read) until an answer goes out.
@@ -125,7 +131,7 @@ impl Client {
                 }
                 // The gateway is stopping: nothing new is read; what is in
                 // flight is answered below.
-                () = async { let _ = draining.wait_for(|d| *d).await; } => break 'read,
+                () = &mut drain => break 'read,
             }
         }
         // Answers still on their way go out before the connection closes
