@@ -270,3 +270,15 @@ async fn an_unused_channel_closes_and_reopens_on_demand() {
     assert_eq!(hub.stats().channels, 1);
     assert_eq!(agent.stats().sessions, 1);
 }
+
+#[test]
+fn a_runtime_shut_down_while_clients_connect_does_not_hang() {
+    common::shut_down_while_dialed(|rt| {
+        let pki = Pki::new();
+        rt.block_on(async {
+            let hub = hub(&pki, &[]).await;
+            let gateway = gateway(&hub, |g| g).await;
+            (vec![hub.local_addr(), gateway.local_addr()], (hub, gateway))
+        })
+    });
+}

@@ -366,3 +366,19 @@ async fn a_reload_closes_revoked_clients_and_keeps_the_others() {
         .unwrap();
     assert!(plain.reload(it.server_tls(&[])).is_empty());
 }
+
+#[test]
+fn a_runtime_shut_down_while_secure_clients_connect_does_not_hang() {
+    common::shut_down_while_dialed(|rt| {
+        let it = It::new();
+        rt.block_on(async {
+            let hub = hub(&it.pki, &[]).await;
+            let gateway = secure_gateway(
+                &hub,
+                GatewayBuilder::secure("127.0.0.1:0".parse().unwrap(), it.server_tls(&[])),
+            )
+            .await;
+            (vec![gateway.local_addr()], (hub, gateway))
+        })
+    });
+}

@@ -157,3 +157,54 @@ pub(crate) async fn slow_device(
     });
     (addr, writes, task)
 }
+
+/// Connections keep arriving at what `start` runs (the addresses it
+/// returns) while the runtime it runs on shuts down, 30 times: a
+/// connection accepted then has its task dropped inside `spawn`, and
+/// nothing it gives back on drop may wait for a lock its accept loop holds
+/// (that deadlocked a worker). Panics if a shutdown takes 10 s.
+pub(crate) fn shut_down_while_dialed<T: Send + 'static>(
+    mut start: impl FnMut(&tokio::runtime::Runtime) -> (Vec<std::net::SocketAddr>, T),
+) {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    for round in 0..30 {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (targets, handles) = start(&rt);
+        let stop = Arc::new(AtomicBool::new(false));
+        let dialers: Vec<_> = targets
+            .into_iter()
+            .map(|target| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    // Bounded: at most a few thousand dials per round.
+                    for _ in 0..5_000 {
+                        if stop.load(Relaxed) {
+                            break;
+                        }
+                        let _ = std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(200));
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let dropper = std::thread::spawn(move || {
+            // The handles go after the runtime: its shutdown drops the
+            // accept loops while they run.
+            drop(rt);
+            drop(handles);
+            let _ = done_tx.send(());
+        });
+        let finished = done_rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok();
+        stop.store(true, Relaxed);
+        for dialer in dialers {
+            dialer.join().unwrap();
+        }
+        assert!(finished, "round {round}: the runtime's shutdown hung");
+        dropper.join().unwrap();
+    }
+}
