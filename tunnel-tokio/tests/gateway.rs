@@ -197,3 +197,54 @@ async fn a_stopping_gateway_answers_what_is_in_flight_then_closes() {
     assert_eq!(reply.header.transaction_id, 7);
     assert_eq!(reply.pdu, [0x03, 0x04, 0x00, 0x00, 0x00, 0x01]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_waiting_for_an_answer_is_not_idle() {
+    let pki = Pki::new();
+    let hub = hub(&pki, &[]).await;
+    // The answer takes three idle periods.
+    let (device, _writes, _device_task) = common::slow_device(Duration::from_millis(600)).await;
+    let mut agent = agent(&pki, &hub, device, AGENT, SECRET);
+    agent.connected().await;
+    hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
+    let gateway = hub
+        .gateway(
+            GatewayBuilder::new("127.0.0.1:0".parse().unwrap(), Role::new("operator").unwrap())
+                .route_all(Route::new(AgentId::new(AGENT).unwrap(), "plc-1"))
+                .idle_timeout(Duration::from_millis(200)),
+        )
+        .await
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(gateway.local_addr()).await.unwrap();
+    let mut frame = [0u8; 12];
+    let n = mbap::encode(
+        MbapHeader {
+            transaction_id: 9,
+            unit: UNIT,
+        },
+        &[0x03u8, 0x00, 0x00, 0x00, 0x02][..],
+        &mut frame,
+    )
+    .unwrap();
+    stream.write_all(&frame[..n]).await.unwrap();
+    // The answer comes, though the client sent nothing for longer than
+    // the idle time while it waited.
+    let mut header = [0u8; mbap::HEADER_LEN];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut header))
+        .await
+        .expect("answered within 5 s")
+        .expect("not closed while the request was in flight");
+    assert_eq!(u16::from_be_bytes([header[0], header[1]]), 9);
+    let mut pdu = [0u8; 6];
+    stream.read_exact(&mut pdu).await.unwrap();
+    assert_eq!(pdu, [0x03, 0x04, 0x00, 0x00, 0x00, 0x01]);
+    // Then, with nothing in flight, the idle time closes it.
+    let started = std::time::Instant::now();
+    let mut rest = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut rest))
+        .await
+        .expect("closed within 5 s")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the idle client was closed");
+    assert!(started.elapsed() >= Duration::from_millis(100));
+}

@@ -64,10 +64,10 @@ impl Client {
         let mut clients: Vec<(Option<u8>, Arc<RemoteClient>)> = Vec::new();
         let mut buf = BytesMut::with_capacity(2 * mbap::MAX_ADU_LEN);
         let idle = config.idle_timeout;
-        let mut last_read = tokio::time::Instant::now();
+        let mut last_activity = tokio::time::Instant::now();
         // The idle timer moves only when it fires (a timer per read cost
         // the runtime's wheel an insertion and a removal per request).
-        let idle_timer = tokio::time::sleep_until(last_read + idle);
+        let idle_timer = tokio::time::sleep_until(last_activity + idle);
         tokio::pin!(idle_timer);
         // One future for the client's life (one made per turn cost a
         // waiter's registration and removal under the watch's lock).
@@ -105,23 +105,25 @@ impl Client {
             let full = in_flight.len() >= config.max_in_flight;
             tokio::select! {
                 reply = in_flight.next(), if !in_flight.is_empty() => {
+                    last_activity = tokio::time::Instant::now();
                     self.last_active.store(elapsed_us(self.started), Relaxed);
                     if !write(&mut stream, &reply).await {
                         break 'read;
                     }
                 }
                 read = stream.read_buf(&mut buf), if !full => {
-                    last_read = tokio::time::Instant::now();
+                    last_activity = tokio::time::Instant::now();
                     match read {
                         Ok(0) | Err(_) => break 'read,
                         Ok(_) => {}
                     }
                 }
-                // Idle: nothing read and nothing in flight for the idle time.
+                // Idle: nothing in flight, and nothing read nor answered, for
+                // the idle time.
                 () = &mut idle_timer => {
                     let now = tokio::time::Instant::now();
-                    if now < last_read + idle {
-                        idle_timer.as_mut().reset(last_read + idle);
+                    if now < last_activity + idle {
+                        idle_timer.as_mut().reset(last_activity + idle);
                     } else if in_flight.is_empty() {
                         info!(gateway = %config.name, %peer, idle = ?idle, "idle gateway client closed");
                         break 'read;
