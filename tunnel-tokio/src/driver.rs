@@ -36,6 +36,8 @@ const BATCH: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// Messages that may wait for send credit before commands stop being taken.
 const MAX_STALLED: usize = 1024;
+/// Events handed over in one turn of the loop without waiting.
+const DELIVER_AT_ONCE: usize = 16;
 
 /// What the application asks of the session.
 #[derive(Debug)]
@@ -160,6 +162,12 @@ pub(crate) trait Port: Send {
         commands: bool,
     ) -> impl std::future::Future<Output = Turn> + Send + 'a;
 
+    /// Hands `event` over now if there is room for it (then taken from
+    /// the slot): `Some(Turn::Delivered)`, or `Some(Turn::Deaf)` when
+    /// nobody takes events any more; `None` when it must wait for a
+    /// [`Port::turn`]. Saves a turn of the driver's loop per event.
+    fn try_deliver(&mut self, event: &mut Option<DriverEvent>) -> Option<Turn>;
+
     /// When the application's clock next needs a turn.
     fn poll_timeout(&mut self) -> Option<Instant> {
         None
@@ -191,6 +199,19 @@ pub(crate) struct Channels {
 }
 
 impl Port for Channels {
+    fn try_deliver(&mut self, event: &mut Option<DriverEvent>) -> Option<Turn> {
+        match self.events.try_reserve() {
+            Ok(permit) => {
+                if let Some(event) = event.take() {
+                    permit.send(event);
+                }
+                Some(Turn::Delivered)
+            }
+            Err(mpsc::error::TrySendError::Full(())) => None,
+            Err(mpsc::error::TrySendError::Closed(())) => Some(Turn::Deaf),
+        }
+    }
+
     async fn turn(&mut self, event: &mut Option<DriverEvent>, commands: bool) -> Turn {
         let deliver = event.is_some();
         tokio::select! {
@@ -292,6 +313,18 @@ where
         if pending.is_none() {
             pending = next_event(&mut session, &mut queues);
         }
+        // Events go out at once while the application has room for them
+        // (a few: the loop's other work gets its turn after them).
+        for _ in 0..DELIVER_AT_ONCE {
+            if pending.is_none() || app_gone {
+                break;
+            }
+            match port.try_deliver(&mut pending) {
+                Some(Turn::Delivered) => pending = next_event(&mut session, &mut queues),
+                Some(Turn::Deaf) => deaf(&mut session, &mut pending, &mut app_gone),
+                Some(Turn::Command(_) | Turn::Hangup) | None => break,
+            }
+        }
         output.transmit(&mut session);
         if session.is_closed() && (pending.is_none() || app_gone) {
             break;
@@ -319,12 +352,7 @@ where
         tokio::select! {
             turn = port.turn(&mut pending, commands), if (pending.is_some() && !app_gone) || commands => match turn {
                 Turn::Delivered => {}
-                Turn::Deaf => {
-                    // Nobody listens any more: end the session.
-                    app_gone = true;
-                    pending = None;
-                    session.close(ErrorCode::Cancel, b"application ended");
-                }
+                Turn::Deaf => deaf(&mut session, &mut pending, &mut app_gone),
                 Turn::Command(command) => apply(&mut session, command, &mut queues),
                 Turn::Hangup => {
                     // The application dropped its handle: end gracefully.
@@ -383,6 +411,13 @@ where
         (None, None) => Ended::Io(io::Error::other("session ended without an error")),
     };
     (ended, port)
+}
+
+/// Nobody takes events any more: the session ends.
+fn deaf(session: &mut Session, pending: &mut Option<DriverEvent>, app_gone: &mut bool) {
+    *app_gone = true;
+    *pending = None;
+    session.close(ErrorCode::Cancel, b"application ended");
 }
 
 /// What the session has to send, and how much of it went out.
@@ -461,6 +496,12 @@ impl<S: AsyncRead + AsyncWrite + ?Sized> std::future::Future for Transfer<'_, S>
                 }
                 Poll::Ready(Ok(n)) => {
                     output.wrote(n);
+                    // All of it taken: flushed now, not in a turn of its own.
+                    if output.written == output.buf.len() {
+                        if let Poll::Ready(Ok(())) = this.io.as_mut().poll_flush(cx) {
+                            output.unflushed = false;
+                        }
+                    }
                     return Poll::Ready(Transferred::Wrote);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Transferred::Failed(e)),

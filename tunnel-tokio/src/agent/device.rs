@@ -1,7 +1,7 @@
 //! The plant devices an agent serves: where each is, which units it
 //! answers for, and how many requests it takes at once.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -136,21 +136,30 @@ struct Queue {
 }
 
 impl Queue {
-    /// Tells every waiter whose request started or expired.
-    fn settle(&mut self, now: Instant) {
+    /// Tells every waiter whose request started or expired. What became
+    /// of `own` (a request with no waiter yet: `true` started, `false`
+    /// expired), if anything, is returned instead.
+    fn settle(&mut self, now: Instant, own: Option<Ticket>) -> Option<bool> {
+        let mut mine = None;
         loop {
             if let Some(ticket) = self.queue.poll_started() {
+                if Some(ticket) == own {
+                    mine = Some(true);
+                    continue;
+                }
                 let told = self.waiters.remove(&ticket).is_some_and(|w| w.send(true).is_ok());
                 if !told {
                     // Its caller is gone: the slot goes on.
                     self.queue.finish(now, ticket);
                 }
             } else if let Some(ticket) = self.queue.poll_expired() {
-                if let Some(w) = self.waiters.remove(&ticket) {
+                if Some(ticket) == own {
+                    mine = Some(false);
+                } else if let Some(w) = self.waiters.remove(&ticket) {
                     let _ = w.send(false);
                 }
             } else {
-                return;
+                return mine;
             }
         }
     }
@@ -178,7 +187,7 @@ impl Drop for Slot<'_> {
         let mut queue = self.device.queue();
         queue.queue.finish(now, self.ticket);
         queue.waiters.remove(&self.ticket);
-        queue.settle(now);
+        queue.settle(now, None);
     }
 }
 
@@ -223,15 +232,22 @@ impl DeviceRuntime {
     }
 
     /// Waits for a turn at the device until `deadline`.
+    ///
+    /// A device with room starts the request at once: no waiter, no timer
+    /// (the common case, one request at a time).
     pub(crate) async fn slot(&self, deadline: Instant) -> Result<Slot<'_>, NoSlot> {
-        let (tx, mut rx) = oneshot::channel();
-        let ticket = {
+        let (ticket, mut rx) = {
             let now = Instant::now();
             let mut queue = self.queue();
             let ticket = queue.queue.enqueue(now, deadline).map_err(|QueueFull| NoSlot::Busy)?;
+            match queue.settle(now, Some(ticket)) {
+                Some(true) => return Ok(Slot { device: self, ticket }),
+                Some(false) => return Err(NoSlot::Expired),
+                None => {}
+            }
+            let (tx, rx) = oneshot::channel();
             queue.waiters.insert(ticket, tx);
-            queue.settle(now);
-            ticket
+            (ticket, rx)
         };
         // From here the slot is ours to give back, whatever happens.
         let slot = Slot { device: self, ticket };
@@ -242,7 +258,7 @@ impl DeviceRuntime {
                 let now = Instant::now();
                 let mut queue = self.queue();
                 queue.queue.handle_timeout(now);
-                queue.settle(now);
+                queue.settle(now, None);
                 drop(queue);
                 rx.try_recv().unwrap_or(false)
             }
@@ -252,5 +268,71 @@ impl DeviceRuntime {
         } else {
             Err(NoSlot::Expired)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Device, DeviceRuntime, NoSlot};
+
+    /// A device taking one request at a time with room for `queue` more
+    /// (never connected: slots are handed out without a request).
+    fn device(queue: usize) -> DeviceRuntime {
+        DeviceRuntime::start(&Device::tcp("plc", "127.0.0.1:9").max_in_flight(1).queue(queue))
+    }
+
+    fn waiting(device: &DeviceRuntime) -> usize {
+        device.queue().waiters.len()
+    }
+
+    #[tokio::test]
+    async fn a_free_device_starts_a_request_at_once_without_a_waiter() {
+        let device = device(1);
+        let later = Instant::now() + Duration::from_secs(5);
+        let first = device.slot(later).await.expect("free");
+        assert_eq!(waiting(&device), 0);
+        drop(first);
+        // The slot was given back: the next starts at once too.
+        let _second = device.slot(later).await.expect("free again");
+        assert_eq!(waiting(&device), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_starts_when_the_slot_is_given_back() {
+        let device = device(1);
+        let later = Instant::now() + Duration::from_secs(5);
+        let first = device.slot(later).await.expect("free");
+        let second = device.slot(later);
+        tokio::pin!(second);
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        assert_eq!(waiting(&device), 1);
+        // Full: one running, one waiting.
+        assert_eq!(device.slot(later).await.err(), Some(NoSlot::Busy));
+        drop(first);
+        let _second = second.await.expect("started when the first ended");
+        assert_eq!(waiting(&device), 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_gets_no_slot() {
+        let device = device(1);
+        let first = device
+            .slot(Instant::now() + Duration::from_secs(5))
+            .await
+            .expect("free");
+        // Waiting, until its deadline passes.
+        let soon = Instant::now() + Duration::from_millis(50);
+        assert_eq!(device.slot(soon).await.err(), Some(NoSlot::Expired));
+        assert_eq!(waiting(&device), 0);
+        drop(first);
+        // Already past when it comes, with the device free: not started.
+        let past = Instant::now() - Duration::from_millis(1);
+        assert_eq!(device.slot(past).await.err(), Some(NoSlot::Expired));
+        let _next = device
+            .slot(Instant::now() + Duration::from_secs(5))
+            .await
+            .expect("free");
     }
 }

@@ -145,6 +145,19 @@ pub(super) async fn serve(
     };
     tokio::pin!(stop);
     loop {
+        // Commands go to the driver at once while it has room (a turn of
+        // the loop saved per command); the rest wait below for room.
+        while !outbox.is_empty() {
+            match commands.try_reserve() {
+                Ok(permit) => {
+                    if let Some(command) = outbox.pop_front() {
+                        permit.send(command);
+                    }
+                }
+                // Full: waits below; closed: found below too.
+                Err(_) => break,
+            }
+        }
         tokio::select! {
             (answered, command) = requests.next(), if !requests.is_empty() => {
                 admission.finished(answered.channel, answered.correlation);

@@ -204,25 +204,30 @@ impl HubPort {
 }
 
 impl Port for HubPort {
+    fn try_deliver(&mut self, event: &mut Option<DriverEvent>) -> Option<Turn> {
+        // The line takes events at once: the requester's state is bounded
+        // by its own limits.
+        let event = event.take()?;
+        match (&self.attached, event) {
+            (None, DriverEvent::Established(agent)) => self.attach(agent),
+            (Some(attached), event) => {
+                let Detach { line, generation } = &attached.detach;
+                line.on_event(*generation, event);
+            }
+            // Nothing comes before the handshake completes.
+            (None, _) => {}
+        }
+        Some(Turn::Delivered)
+    }
+
     fn turn<'a>(
         &'a mut self,
         event: &'a mut Option<DriverEvent>,
         commands: bool,
     ) -> impl std::future::Future<Output = Turn> + Send + 'a {
         std::future::poll_fn(move |cx| {
-            // The line takes events at once: the requester's state is
-            // bounded by its own limits.
-            if let Some(event) = event.take() {
-                match (&self.attached, event) {
-                    (None, DriverEvent::Established(agent)) => self.attach(agent),
-                    (Some(attached), event) => {
-                        let Detach { line, generation } = &attached.detach;
-                        line.on_event(*generation, event);
-                    }
-                    // Nothing comes before the handshake completes.
-                    (None, _) => {}
-                }
-                return std::task::Poll::Ready(Turn::Delivered);
+            if let Some(turn) = self.try_deliver(event) {
+                return std::task::Poll::Ready(turn);
             }
             match &self.attached {
                 Some(attached) if commands => {

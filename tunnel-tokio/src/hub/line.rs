@@ -3,7 +3,9 @@
 //! that carries its actions now. This file only moves bytes and time: the
 //! rules are the requester's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};

@@ -1,7 +1,7 @@
 //! The task behind a [`super::Client`]: connects on demand, writes
 //! requests, matches answers, and fails every request by its deadline.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;

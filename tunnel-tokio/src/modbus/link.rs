@@ -16,7 +16,7 @@
 //! late one; a caller that gives up in the middle of a write leaves a
 //! connection that can no longer be trusted, and the task makes a new one.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;

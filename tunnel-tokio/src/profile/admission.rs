@@ -15,7 +15,7 @@
 //! - at most [`Admission::new`]'s `max_in_service` requests of a session are
 //!   in service at once; past it, BUSY.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::time::Duration;
 
 use outpost_modbus_core::access::{Denial, Policy};

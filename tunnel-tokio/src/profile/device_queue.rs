@@ -2,7 +2,9 @@
 //! at the device, the rest waiting in arrival order until a slot frees or
 //! their deadline passes; BUSY only past `bound` waiting requests.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashSet, HashSetExt};
 use std::time::Instant;
 
 /// Names a request in a [`DeviceQueue`].

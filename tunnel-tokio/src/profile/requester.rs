@@ -17,7 +17,9 @@
 //! - every request ends exactly once: with the device's answer or one
 //!   [`Failure`].
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use foldhash::{HashMap, HashMapExt};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

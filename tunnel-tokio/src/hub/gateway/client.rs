@@ -55,7 +55,7 @@ impl Client {
         let config = &self.config;
         let peer = self.peer;
         let mut draining = self.draining.clone();
-        let role = self.metadata.role.clone();
+        let role: Arc<str> = Arc::from(self.metadata.role.as_str());
         // Modbus/TCP Security answers every authorization failure with 01.
         let secure = self.identity.is_some();
         let mut in_flight: InFlight<Vec<u8>> = InFlight::default();
@@ -93,7 +93,7 @@ impl Client {
                 let pdu = bytes::Bytes::copy_from_slice(frame.pdu);
                 buf.advance(frame.len());
                 self.last_active.store(elapsed_us(self.started), Relaxed);
-                match self.route(header, pdu, secure, &mut clients) {
+                match self.route(header, pdu, secure, &mut clients, &role) {
                     Routed::Answer(reply) => {
                         if !write(&mut stream, &reply).await {
                             break 'read;
@@ -154,10 +154,10 @@ impl Client {
         pdu: bytes::Bytes,
         secure: bool,
         clients: &mut Vec<(Option<u8>, Arc<RemoteClient>)>,
+        role: &Arc<str>,
     ) -> Routed {
         let config = &self.config;
         let peer = self.peer;
-        let role = &self.metadata.role;
         // Which route: the unit's own (keyed by the unit) or the default.
         let (key, route) = match config.units.get(&header.unit.0) {
             Some(route) => (Some(header.unit.0), Some(route)),
@@ -198,8 +198,10 @@ impl Client {
         };
         let timeout = config.timeout;
         let audit = Arc::clone(&self.hub);
-        let gateway = config.name.clone();
-        let role = role.clone();
+        // Shared, not copied: the gateway's name and the role are only
+        // read when a refusal is audited.
+        let config = Arc::clone(config);
+        let role = Arc::clone(role);
         Routed::Sent(Box::pin(async move {
             match client.send_pdu(unit, &pdu, timeout).await {
                 Ok(answer) => encode(header, &answer),
@@ -213,7 +215,7 @@ impl Client {
                         ClientError::Denied(_) | ClientError::Overloaded | ClientError::ChannelLimit
                     );
                     if refused && audit.trail.admit("gateway.refused", &peer.ip().to_string()) {
-                        warn!(target: "outpost::audit", event = "gateway.refused", %gateway, %peer, %role, unit = unit.0, function = pdu[0], exception = code.value(), reason = %e, "gateway request refused");
+                        warn!(target: "outpost::audit", event = "gateway.refused", gateway = %config.name, %peer, %role, unit = unit.0, function = pdu[0], exception = code.value(), reason = %e, "gateway request refused");
                     } else {
                         debug!(%peer, error = %e, exception = code.value(), "gateway request failed");
                     }
