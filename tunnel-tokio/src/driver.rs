@@ -17,16 +17,19 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::task::AtomicWaker;
 use outpost_tunnel_proto::{
     AgentId, ChannelId, ChannelKind, ErrorCode, Event, Message, OpenError, SendError, Session, SessionError,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::{debug, trace};
 
 /// Output taken from the session before it is written, at most (a little
@@ -115,27 +118,59 @@ pub(crate) enum Ended {
 /// Ends a driven session from anywhere, at once: a close never waits
 /// behind commands.
 #[derive(Debug, Clone)]
-pub(crate) struct Closer(Arc<watch::Sender<Option<(ErrorCode, &'static str)>>>);
+pub(crate) struct Closer(Arc<CloseSignal>);
+
+/// The first close asked for, and the driver waiting for it.
+///
+/// Not a `watch`: the driver looks at it on every turn of its loop, and a
+/// watch's receiver takes a lock to do so; this takes an atomic load.
+#[derive(Debug, Default)]
+pub(crate) struct CloseSignal {
+    asked: std::sync::Mutex<Option<(ErrorCode, &'static str)>>,
+    /// `asked` holds the first close.
+    set: AtomicBool,
+    driver: AtomicWaker,
+}
 
 impl Closer {
     /// Asks the session to end with `code` and `reason`, sent in its CLOSE
     /// (the first close asked wins).
     pub(crate) fn close(&self, code: ErrorCode, reason: &'static str) {
-        self.0.send_if_modified(|c| {
-            if c.is_none() {
-                *c = Some((code, reason));
-                true
-            } else {
-                false
-            }
-        });
+        let mut asked = self.0.asked.lock().unwrap_or_else(|p| p.into_inner());
+        if asked.is_none() {
+            *asked = Some((code, reason));
+            self.0.set.store(true, Release);
+            drop(asked);
+            self.0.driver.wake();
+        }
     }
 }
 
-/// A closer and the watch the driver reads it from.
-pub(crate) fn closer() -> (Closer, watch::Receiver<Option<(ErrorCode, &'static str)>>) {
-    let (tx, rx) = watch::channel(None);
-    (Closer(Arc::new(tx)), rx)
+/// Where the driver learns of a close.
+#[derive(Debug)]
+pub(crate) struct CloseWatch(Arc<CloseSignal>);
+
+impl CloseWatch {
+    /// The first close asked for, once there is one.
+    fn poll_asked(&self, cx: &mut Context<'_>) -> Poll<(ErrorCode, &'static str)> {
+        if !self.0.set.load(Acquire) {
+            self.0.driver.register(cx.waker());
+            // Asked between the look and the registration: not missed.
+            if !self.0.set.load(Acquire) {
+                return Poll::Pending;
+            }
+        }
+        match *self.0.asked.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(asked) => Poll::Ready(asked),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// A closer and where the driver learns of its close.
+pub(crate) fn closer() -> (Closer, CloseWatch) {
+    let signal = Arc::new(CloseSignal::default());
+    (Closer(Arc::clone(&signal)), CloseWatch(signal))
 }
 
 /// What the driver keeps between turns of its loop.
@@ -239,7 +274,7 @@ pub(crate) fn drive<S>(
     io: S,
     session: Session,
     commands: mpsc::Receiver<Command>,
-    close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
+    close: CloseWatch,
     events: mpsc::Sender<DriverEvent>,
 ) -> impl std::future::Future<Output = Ended> + Send
 where
@@ -261,7 +296,7 @@ pub(crate) fn drive_with<S, P>(
     io: S,
     session: Session,
     port: P,
-    close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
+    close: CloseWatch,
 ) -> impl std::future::Future<Output = (Ended, P)> + Send
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -270,12 +305,7 @@ where
     drive_boxed(Box::pin(io), Box::new(session), port, close)
 }
 
-async fn drive_boxed<S, P>(
-    mut io: Pin<Box<S>>,
-    mut session: Box<Session>,
-    mut port: P,
-    mut close: watch::Receiver<Option<(ErrorCode, &'static str)>>,
-) -> (Ended, P)
+async fn drive_boxed<S, P>(mut io: Pin<Box<S>>, mut session: Box<Session>, mut port: P, close: CloseWatch) -> (Ended, P)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
     P: Port,
@@ -285,7 +315,8 @@ where
     let mut pending: Option<DriverEvent> = None;
     let mut queues = Queues::default();
     let mut app_gone = false;
-    let mut close_gone = false;
+    // The close asked for was taken.
+    let mut closed = false;
     let mut hung_up = false;
     let mut failure: Option<io::Error> = None;
     // One timer for the session's life, moved only when its deadline
@@ -295,20 +326,6 @@ where
     let mut armed = far();
     let sleep = tokio::time::sleep_until(armed);
     tokio::pin!(sleep);
-    // The first close asked for (`None`: no one can ask any more). One
-    // future for the session's life: a `changed()` made per turn cost a
-    // waiter's registration and removal under the watch's lock on each.
-    let closing = async move {
-        loop {
-            if close.changed().await.is_err() {
-                return None;
-            }
-            if let Some(asked) = *close.borrow_and_update() {
-                return Some(asked);
-            }
-        }
-    };
-    tokio::pin!(closing);
     loop {
         if pending.is_none() {
             pending = next_event(&mut session, &mut queues);
@@ -367,13 +384,9 @@ where
                     break;
                 }
             },
-            asked = &mut closing, if !close_gone && !session.is_closed() => {
-                // Done either way: the session is closing, or no one can
-                // ask any more.
-                close_gone = true;
-                if let Some((code, reason)) = asked {
-                    session.close(code, reason.as_bytes());
-                }
+            (code, reason) = std::future::poll_fn(|cx| close.poll_asked(cx)), if !closed && !session.is_closed() => {
+                closed = true;
+                session.close(code, reason.as_bytes());
             }
             () = &mut sleep => {
                 let now = Instant::now();
@@ -518,13 +531,14 @@ impl<S: AsyncRead + AsyncWrite + ?Sized> std::future::Future for Transfer<'_, S>
             }
         }
         if let Some((input, session)) = this.input.as_mut() {
-            let mut small = [0u8; Input::SMALL];
-            let buf = if input.large.is_empty() {
-                &mut small[..]
+            // Not zeroed: a turn that reads nothing (most of them) costs
+            // no 1 KiB of stores.
+            let mut small = [std::mem::MaybeUninit::<u8>::uninit(); Input::SMALL];
+            let mut buf = if input.large.is_empty() {
+                ReadBuf::uninit(&mut small)
             } else {
-                &mut input.large[..]
+                ReadBuf::new(&mut input.large[..])
             };
-            let mut buf = ReadBuf::new(buf);
             match this.io.as_mut().poll_read(cx, &mut buf) {
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => {
                     let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the connection");
