@@ -14,7 +14,9 @@
 //! to the hub, a TLS round trip between the hub's and the agent's settings
 //! carrying the same bytes, a Modbus TCP read from the agent to the device).
 //!
-//! `cargo bench -p outpost-benches --bench e2e`
+//! `cargo bench -p outpost-benches --bench e2e`; `-- paired` for the paired
+//! comparisons alone (see `paired`); `OUTPOST_E2E_ONLY` for a fixed number
+//! of reads to count instructions of (see `fixed_workload`).
 
 mod common;
 
@@ -30,6 +32,58 @@ use tokio::runtime::Runtime;
 /// A Modbus TCP read of 10 registers: the request's and the answer's size.
 const READ_REQUEST: usize = 12;
 const READ_ANSWER: usize = 29;
+
+/// The TLS leg of the floor: a client of the hub's settings talking to an
+/// echo server of the agent's.
+type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// One read along the gateway path's floor: its three hops, each measured
+/// alone, one after the other.
+async fn floor_read(client_hop: &Client, tls: &mut Tls, device_hop: &Client) {
+    // The IT client's hop to the hub: a Modbus TCP read on loopback.
+    client_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+    // The tunnel's hop: a TLS round trip of the same bytes.
+    tls.write_all(&[0u8; READ_REQUEST]).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut answer = [0u8; READ_ANSWER];
+    tls.read_exact(&mut answer).await.unwrap();
+    // The agent's hop to the device.
+    device_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+}
+
+/// `OUTPOST_E2E_ONLY=path` (or `floor`): runs `OUTPOST_E2E_READS` reads
+/// (default 1000) through the gateway path (or along its floor) and
+/// exits, measuring nothing: a fixed workload for an instruction counter.
+/// The difference between two read counts, divided, is the count per
+/// read, the setup (certificates, handshakes) taken out:
+///
+/// ```sh
+/// OUTPOST_E2E_ONLY=path OUTPOST_E2E_READS=3000 valgrind --tool=callgrind target/release/deps/e2e-<hash> --bench
+/// ```
+///
+/// Instructions do not drift with the machine's load as times do.
+fn fixed_workload(rt: &Runtime, through_gateway: Client, client_hop: Client, mut tls: Tls, device_hop: Client) {
+    let Ok(only) = std::env::var("OUTPOST_E2E_ONLY") else {
+        return;
+    };
+    let reads: u32 = std::env::var("OUTPOST_E2E_READS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    rt.block_on(rt.spawn(async move {
+        for _ in 0..reads {
+            match only.as_str() {
+                "path" => {
+                    through_gateway.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+                }
+                "floor" => floor_read(&client_hop, &mut tls, &device_hop).await,
+                other => panic!("OUTPOST_E2E_ONLY is path or floor, not {other}"),
+            }
+        }
+    }))
+    .expect("the reads ran");
+    std::process::exit(0);
+}
 
 /// Runs `op` `iters` times, one after the other, in one task on `rt`'s
 /// workers, threading `state` through; returns it with the time taken.
@@ -84,6 +138,11 @@ fn round_trips(c: &mut Criterion) {
             .unwrap()
     });
     let tls = rt.block_on(common::tls_echo(&s, READ_REQUEST, READ_ANSWER));
+    if std::env::var_os("OUTPOST_E2E_ONLY").is_some() {
+        let client_hop = rt.block_on(async { Client::tcp(s.device.to_string()).build() });
+        fixed_workload(&rt, through_gateway, client_hop, tls, agent_side);
+        return;
+    }
 
     let mut g = c.benchmark_group("read 10 registers, one at a time, loopback");
     bench_in_task(
@@ -137,15 +196,7 @@ fn round_trips(c: &mut Criterion) {
         &rt,
         hops,
         |(client_hop, device_hop, mut tls)| async move {
-            // The IT client's hop to the hub: a Modbus TCP read on loopback.
-            client_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
-            // The tunnel's hop: a TLS round trip of the same bytes.
-            tls.write_all(&[0u8; READ_REQUEST]).await.unwrap();
-            tls.flush().await.unwrap();
-            let mut answer = [0u8; READ_ANSWER];
-            tls.read_exact(&mut answer).await.unwrap();
-            // The agent's hop to the device.
-            device_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+            floor_read(&client_hop, &mut tls, &device_hop).await;
             (client_hop, device_hop, tls)
         },
     );
@@ -273,12 +324,7 @@ fn paired_ratios(rt: &Runtime, s: &common::Setup) {
             let path = start.elapsed();
             let start = Instant::now();
             for _ in 0..READS_PER_ROUND {
-                client_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
-                tls.write_all(&[0u8; READ_REQUEST]).await.unwrap();
-                tls.flush().await.unwrap();
-                let mut answer = [0u8; READ_ANSWER];
-                tls.read_exact(&mut answer).await.unwrap();
-                device_hop.read_holding_registers(UnitId(1), 0, 10).await.unwrap();
+                floor_read(&client_hop, &mut tls, &device_hop).await;
             }
             let floor = start.elapsed();
             ((through_gateway, client_hop, device_hop, tls), path, floor)
