@@ -14,8 +14,9 @@ use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
+use super::gatekeeper::Place;
 use super::line::Line;
-use super::{HubEvent, HubInner, Pass};
+use super::{HubEvent, HubInner};
 use crate::counted::Counted;
 use crate::driver::{closer, drive_with, Closer, DriverEvent, Ended, Port, Turn};
 use crate::tls::{agent_id_from_certificate, channel_binding, provider};
@@ -25,7 +26,7 @@ use crate::tls::{agent_id_from_certificate, channel_binding, provider};
 /// The TLS handshake runs in a boxed future of its own: its state (a TLS
 /// stream being accepted) would otherwise size this task for the
 /// session's whole life, on a hub that keeps thousands of idle ones.
-pub(super) async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass: Pass) {
+pub(super) async fn connection(inner: Arc<HubInner>, tcp: TcpStream, peer: SocketAddr, pass: Place) {
     let Some(driving) = Box::pin(handshake(Arc::clone(&inner), tcp, peer, pass)).await else {
         return;
     };
@@ -39,7 +40,7 @@ async fn handshake(
     inner: Arc<HubInner>,
     tcp: TcpStream,
     peer: SocketAddr,
-    pass: Pass,
+    pass: Place,
 ) -> Option<impl std::future::Future<Output = (Ended, HubPort)> + Send> {
     let _ = tcp.set_nodelay(true);
     let started = tokio::time::Instant::now();
@@ -76,7 +77,7 @@ async fn handshake(
         .iter()
         .map(|c| c.clone().into_owned())
         .collect();
-    if let Err(reason) = inner.gate().gate.identified(Instant::now(), &certified) {
+    if let Err(reason) = inner.gatekeeper.with_gate(|g| g.identified(Instant::now(), &certified)) {
         inner.reject(peer, "identity", format!("{reason} (certificate names {certified})"));
         return None;
     }
@@ -123,7 +124,7 @@ pub(super) struct HubPort {
     /// The agent its certificate names.
     certified: AgentId,
     /// The handshake's place at the gate, given back once it completes.
-    pass: Option<Pass>,
+    pass: Option<Place>,
     closer: Closer,
     /// The certificate chain, handed to the line once attached.
     chain: Vec<CertificateDer<'static>>,
@@ -144,7 +145,7 @@ impl HubPort {
         let inner = &self.inner;
         let peer = self.peer;
         self.pass = None;
-        inner.gate().gate.authenticated(&agent);
+        inner.gatekeeper.with_gate(|g| g.authenticated(&agent));
         inner.counters.sessions.fetch_add(1, Relaxed);
         let line = inner.line_or_new(&agent);
         let chain = std::mem::take(&mut self.chain);
@@ -179,7 +180,9 @@ impl HubPort {
                 Ended::Session(SessionError::Rejected(r)) => format!("authentication failed: {r}"),
                 other => format!("handshake did not complete: {other}"),
             };
-            inner.gate().gate.failed_as(Instant::now(), certified.clone());
+            inner
+                .gatekeeper
+                .with_gate(|g| g.failed_as(Instant::now(), certified.clone()));
             inner.reject(
                 peer,
                 "authentication",

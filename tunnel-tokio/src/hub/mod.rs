@@ -14,6 +14,7 @@
 
 mod connection;
 mod credentials;
+pub(crate) mod gatekeeper;
 mod gateway;
 pub(crate) mod limits;
 mod line;
@@ -29,7 +30,6 @@ use std::time::{Duration, Instant};
 use outpost_tunnel_proto::{AgentId, Config, Credential, CredentialStore, ErrorCode};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
-use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
 pub use credentials::{CredentialsError, FileCredentials};
@@ -43,7 +43,8 @@ use crate::modbus::ClientError;
 use crate::profile::RequesterConfig;
 use crate::tasks::{accept_loop_when, AbortOnDrop};
 use crate::tls::HubTls;
-use limits::{Admit, Gate, GateConfig, Ticket};
+use gatekeeper::Gatekeeper;
+use limits::{Gate, GateConfig};
 use line::Line;
 
 /// Something that happened to the hub's agents.
@@ -145,9 +146,8 @@ pub(crate) struct HubInner {
     config: Config,
     handshake_timeout: Duration,
     tls_timeout: Duration,
-    gate: Mutex<GateState>,
-    /// Told whenever a handshake ends: the table may have room.
-    room: tokio::sync::Notify,
+    /// The pre-authentication gate and the tasks of the handshakes it let in.
+    gatekeeper: Arc<Gatekeeper>,
     pub(crate) trail: crate::audit::Trail,
     pub(crate) meters: crate::metrics::HubMeters,
     requester: RequesterConfig,
@@ -193,35 +193,9 @@ impl HubInner {
 
     /// Rejects a connection that failed before TLS named an identity.
     fn reject_anonymous(&self, peer: SocketAddr, reason: String) {
-        self.gate().gate.failed_anonymous(Instant::now(), peer.ip());
+        self.gatekeeper
+            .with_gate(|g| g.failed_anonymous(Instant::now(), peer.ip()));
         self.reject(peer, "tls", reason);
-    }
-
-    fn gate(&self) -> std::sync::MutexGuard<'_, GateState> {
-        self.gate.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The pre-authentication gate and the tasks of the handshakes it let in.
-#[derive(Debug)]
-struct GateState {
-    gate: Gate,
-    handshakes: HashMap<Ticket, AbortHandle>,
-}
-
-/// A handshake's place at the gate, given back however its task ends.
-struct Pass {
-    inner: Arc<HubInner>,
-    ticket: Ticket,
-}
-
-impl Drop for Pass {
-    fn drop(&mut self) {
-        let mut state = self.inner.gate();
-        state.gate.finish(self.ticket);
-        state.handshakes.remove(&self.ticket);
-        drop(state);
-        self.inner.room.notify_one();
     }
 }
 
@@ -354,17 +328,13 @@ impl HubBuilder {
             config: self.config,
             handshake_timeout: self.handshake_timeout,
             tls_timeout: self.tls_timeout,
-            gate: Mutex::new(GateState {
-                gate: Gate::new(GateConfig {
-                    max_handshakes: self.max_handshakes,
-                    per_source: self.per_source,
-                    failure_limit: self.failure_limit.0,
-                    window: self.failure_limit.1,
-                    grace: self.handshake_grace,
-                }),
-                handshakes: HashMap::new(),
-            }),
-            room: tokio::sync::Notify::new(),
+            gatekeeper: Gatekeeper::new(Gate::new(GateConfig {
+                max_handshakes: self.max_handshakes,
+                per_source: self.per_source,
+                failure_limit: self.failure_limit.0,
+                window: self.failure_limit.1,
+                grace: self.handshake_grace,
+            })),
             trail: crate::audit::Trail::default(),
             meters: crate::metrics::HubMeters::new(),
             requester: self.requester,
@@ -583,7 +553,7 @@ impl Hub {
             bytes_in: c.traffic.received(),
             bytes_out: c.traffic.sent(),
             channels: self.channel_count() as u64,
-            handshakes: self.inner.gate().gate.in_progress() as u64,
+            handshakes: self.inner.gatekeeper.with_gate(|g| g.in_progress()) as u64,
             cached_reads: c.cached.load(Relaxed),
         }
     }
@@ -623,58 +593,19 @@ fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Returns once the handshake table has room (see [`Gate::room`]).
-async fn room(inner: &HubInner) {
-    loop {
-        // Registered before the table is read: a handshake that ends in
-        // between still wakes this wait.
-        let ended = inner.room.notified();
-        tokio::pin!(ended);
-        ended.as_mut().enable();
-        let Some(until) = inner.gate().gate.room(Instant::now()) else {
-            return;
-        };
-        tokio::select! {
-            () = ended => {}
-            () = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
-        }
-    }
-}
-
 /// Accepts connections until the hub is dropped; owns every connection task.
 async fn accept(listener: TcpListener, inner: Arc<HubInner>) {
-    let pace: &HubInner = &inner;
-    accept_loop_when(listener, "hub", move || room(pace), |tcp, peer, tasks| {
+    let gatekeeper: &Gatekeeper = &inner.gatekeeper;
+    accept_loop_when(listener, "hub", move || gatekeeper.room(), |tcp, peer, tasks| {
         inner.counters.connections.fetch_add(1, Relaxed);
-        let mut state = inner.gate();
-        match state.gate.admit(Instant::now(), peer.ip()) {
-            Admit::Refuse(reason) => {
-                drop(state);
-                inner.reject(peer, "limit", reason.into());
-            }
-            Admit::Go { ticket, evict } => {
-                let evicted: Vec<AbortHandle> = evict.iter().filter_map(|old| state.handshakes.remove(old)).collect();
-                // Nothing that may drop a task runs under the gate's lock:
-                // a dropped task gives its pass back, which takes the lock
-                // (a runtime shutting down drops a task spawned on it at
-                // once, inside `spawn`: that deadlocked).
-                drop(state);
-                for task in evicted {
-                    task.abort();
+        let admitted = inner.gatekeeper.admit(Instant::now(), peer.ip(), |place| {
+            tasks.spawn(connection::connection(Arc::clone(&inner), tcp, peer, place))
+        });
+        match admitted {
+            Err(reason) => inner.reject(peer, "limit", reason.into()),
+            Ok(admitted) => {
+                for _ in 0..admitted.evicted {
                     warn!(target: "outpost::audit", event = "limit", limit = "handshakes", %peer, "handshake table full; the oldest unfinished handshake was closed to make room");
-                }
-                let pass = Pass {
-                    inner: Arc::clone(&inner),
-                    ticket,
-                };
-                let task = tasks.spawn(connection::connection(Arc::clone(&inner), tcp, peer, pass));
-                // Recorded while its handshake is in progress; one evicted
-                // or ended meanwhile is aborted instead (a no-op when ended).
-                let mut state = inner.gate();
-                if state.gate.is_in_progress(ticket) {
-                    state.handshakes.insert(ticket, task);
-                } else {
-                    task.abort();
                 }
             }
         }

@@ -5,9 +5,8 @@
 //! address to one at a time. The rules are the hub's [`Gate`], with time
 //! passed in; this file only keeps the tasks it lets in.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::CertificateDer;
@@ -18,7 +17,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::role::{role_from_certificate, CertifiedRole, RoleError};
 use super::tls::SecureServerTls;
-use crate::hub::limits::{Admit, Gate, GateConfig, Ticket};
+use crate::hub::gatekeeper::{Gatekeeper, Place};
+use crate::hub::limits::{Gate, GateConfig};
 
 /// Limits on TLS handshakes in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,36 +44,14 @@ impl Default for HandshakeLimits {
     }
 }
 
-#[derive(Debug)]
-struct State {
-    gate: Gate,
-    tasks: HashMap<Ticket, AbortHandle>,
-}
-
 /// The handshakes of one listener.
 #[derive(Debug, Clone)]
 pub(crate) struct Handshakes {
-    state: Arc<Mutex<State>>,
+    keeper: Arc<Gatekeeper>,
     /// Swapped by a reload; each handshake takes the one current at its
     /// start, and is checked again by a newer one current at its end.
     tls: Arc<RwLock<SecureServerTls>>,
     timeout: Duration,
-}
-
-/// A handshake's place, given back when it is dropped.
-#[derive(Debug)]
-pub(crate) struct Place {
-    state: Arc<Mutex<State>>,
-    ticket: Ticket,
-    source: IpAddr,
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.gate.finish(self.ticket);
-        state.tasks.remove(&self.ticket);
-    }
 }
 
 impl Handshakes {
@@ -88,53 +66,21 @@ impl Handshakes {
             grace: Duration::ZERO,
         });
         Handshakes {
-            state: Arc::new(Mutex::new(State {
-                gate,
-                tasks: HashMap::new(),
-            })),
+            keeper: Gatekeeper::new(gate),
             tls: Arc::new(RwLock::new(tls)),
             timeout: limits.timeout,
         }
     }
 
     /// Decides on a connection from `peer`: `Err` (why) to close it now,
-    /// or its place, with `spawn` called to start its task.
-    ///
-    /// Nothing that may drop a task runs under the gate's lock: a dropped
-    /// task gives its place back, which takes the lock (a runtime shutting
-    /// down drops a task spawned on it at once, inside `spawn`). The task
-    /// is recorded after, while its handshake is in progress; one evicted
-    /// or ended meanwhile is aborted instead, so none slips past.
+    /// or its place, with `spawn` called to start its task (see
+    /// [`Gatekeeper::admit`]).
     pub(crate) fn admit(
         &self,
         peer: SocketAddr,
         spawn: impl FnOnce(Place) -> AbortHandle,
     ) -> Result<AbortHandle, &'static str> {
-        let (ticket, evicted) = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let (ticket, evict) = match state.gate.admit(Instant::now(), peer.ip()) {
-                Admit::Go { ticket, evict } => (ticket, evict),
-                Admit::Refuse(why) => return Err(why),
-            };
-            let evicted: Vec<AbortHandle> = evict.iter().filter_map(|old| state.tasks.remove(old)).collect();
-            (ticket, evicted)
-        };
-        for task in evicted {
-            task.abort();
-        }
-        let place = Place {
-            state: Arc::clone(&self.state),
-            ticket,
-            source: peer.ip(),
-        };
-        let task = spawn(place);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.gate.is_in_progress(ticket) {
-            state.tasks.insert(ticket, task.clone());
-        } else {
-            task.abort();
-        }
-        Ok(task)
+        self.keeper.admit(Instant::now(), peer.ip(), spawn).map(|a| a.task)
     }
 
     /// The TLS settings new handshakes use.
@@ -194,12 +140,10 @@ impl Handshakes {
                     .map(|role| (tls, role))
             }
         };
-        let source = place.source;
-        let state = Arc::clone(&place.state);
-        drop(place);
         if result.is_err() {
-            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-            state.gate.failed_anonymous(Instant::now(), source);
+            place.failed_anonymous(Instant::now());
+        } else {
+            drop(place);
         }
         result
     }
