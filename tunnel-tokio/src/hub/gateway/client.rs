@@ -12,7 +12,7 @@ use outpost_modbus_core::{ExceptionCode, FunctionCode, Request, UnitId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info, warn};
 
-use super::{elapsed_us, GatewayBuilder};
+use super::GatewayBuilder;
 use crate::binding::ChannelMetadata;
 use crate::hub::remote::RemoteClient;
 use crate::hub::HubInner;
@@ -92,7 +92,6 @@ impl Client {
                 let header = frame.header;
                 let pdu = bytes::Bytes::copy_from_slice(frame.pdu);
                 buf.advance(frame.len());
-                self.last_active.store(elapsed_us(self.started), Relaxed);
                 match self.route(header, pdu, secure, &mut clients, &role) {
                     Routed::Answer(reply) => {
                         if !write(&mut stream, &reply).await {
@@ -106,13 +105,14 @@ impl Client {
             tokio::select! {
                 reply = in_flight.next(), if !in_flight.is_empty() => {
                     last_activity = tokio::time::Instant::now();
-                    self.last_active.store(elapsed_us(self.started), Relaxed);
+                    self.touch(last_activity);
                     if !write(&mut stream, &reply).await {
                         break 'read;
                     }
                 }
                 read = stream.read_buf(&mut buf), if !full => {
                     last_activity = tokio::time::Instant::now();
+                    self.touch(last_activity);
                     match read {
                         Ok(0) | Err(_) => break 'read,
                         Ok(_) => {}
@@ -241,6 +241,13 @@ async fn write<S: AsyncWrite + Unpin>(stream: &mut S, frame: &[u8]) -> bool {
 }
 
 impl Client {
+    /// Activity at `now`: the gateway's registry makes room by closing the
+    /// client idle longest.
+    fn touch(&self, now: tokio::time::Instant) {
+        let us = now.saturating_duration_since(self.started).as_micros();
+        self.last_active.store(u64::try_from(us).unwrap_or(u64::MAX), Relaxed);
+    }
+
     /// The hub's own policy, if it has one: the exception to answer a
     /// request it denies with (and the denial audited), or `None` to pass
     /// the request on. A request that does not decode passes on: the agent
