@@ -255,9 +255,11 @@ fn rtu_exchange(expect: Expectation, pdu: &[u8], untouched: bool) {
         };
         // RTU knows a frame's end from its function only: some PDUs
         // (custom codes, multi-word diagnostics) cannot be framed alone.
+        // Framed from its first byte: the tail of a frame that cannot be
+        // framed may pass for another (a CRC matches once in 65,536).
         framable = matches!(
             RtuDecoder::new(Direction::Response).decode(&frame[..n]),
-            Ok(Decoded::Frame { consumed, .. }) if consumed == n
+            Ok(Decoded::Frame { skipped: 0, consumed, .. }) if consumed == n
         );
         line.extend_from_slice(&frame[..n]);
     }
