@@ -16,6 +16,21 @@ use outpost_tunnel_tokio::hub::{GatewayBuilder, Route};
 use outpost_tunnel_tokio::modbus::{Client, ClientError, Requests};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Writes a raw MBAP read of holding registers 0-1 of `UNIT`.
+async fn send_read(stream: &mut tokio::net::TcpStream, transaction_id: u16) {
+    let mut frame = [0u8; 12];
+    let n = mbap::encode(
+        MbapHeader {
+            transaction_id,
+            unit: UNIT,
+        },
+        &[0x03u8, 0x00, 0x00, 0x00, 0x02][..],
+        &mut frame,
+    )
+    .unwrap();
+    stream.write_all(&frame[..n]).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn modbus_tcp_clients_reach_the_device_through_the_gateway() {
     let pki = Pki::new();
@@ -169,17 +184,7 @@ async fn a_stopping_gateway_answers_what_is_in_flight_then_closes() {
         .await
         .unwrap();
     let mut stream = tokio::net::TcpStream::connect(gateway.local_addr()).await.unwrap();
-    let mut frame = [0u8; 12];
-    let n = mbap::encode(
-        MbapHeader {
-            transaction_id: 7,
-            unit: UNIT,
-        },
-        &[0x03u8, 0x00, 0x00, 0x00, 0x02][..],
-        &mut frame,
-    )
-    .unwrap();
-    stream.write_all(&frame[..n]).await.unwrap();
+    send_read(&mut stream, 7).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     gateway.stop(Duration::from_secs(5)).await;
@@ -216,17 +221,7 @@ async fn a_client_waiting_for_an_answer_is_not_idle() {
         .await
         .unwrap();
     let mut stream = tokio::net::TcpStream::connect(gateway.local_addr()).await.unwrap();
-    let mut frame = [0u8; 12];
-    let n = mbap::encode(
-        MbapHeader {
-            transaction_id: 9,
-            unit: UNIT,
-        },
-        &[0x03u8, 0x00, 0x00, 0x00, 0x02][..],
-        &mut frame,
-    )
-    .unwrap();
-    stream.write_all(&frame[..n]).await.unwrap();
+    send_read(&mut stream, 9).await;
     // The answer comes, though the client sent nothing for longer than
     // the idle time while it waited.
     let mut header = [0u8; mbap::HEADER_LEN];

@@ -12,7 +12,7 @@ use outpost_modbus_core::{ExceptionCode, FunctionCode, Request, UnitId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, info, warn};
 
-use super::GatewayBuilder;
+use super::{us_between, GatewayBuilder};
 use crate::binding::ChannelMetadata;
 use crate::hub::remote::RemoteClient;
 use crate::hub::HubInner;
@@ -244,8 +244,7 @@ impl Client {
     /// Activity at `now`: the gateway's registry makes room by closing the
     /// client idle longest.
     fn touch(&self, now: tokio::time::Instant) {
-        let us = now.saturating_duration_since(self.started).as_micros();
-        self.last_active.store(u64::try_from(us).unwrap_or(u64::MAX), Relaxed);
+        self.last_active.store(us_between(self.started, now), Relaxed);
     }
 
     /// The hub's own policy, if it has one: the exception to answer a

@@ -538,5 +538,10 @@ async fn accept(
 }
 
 fn elapsed_us(since: tokio::time::Instant) -> u64 {
-    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+    us_between(since, tokio::time::Instant::now())
+}
+
+/// Microseconds from `since` to `now` (how a client's activity is kept).
+fn us_between(since: tokio::time::Instant, now: tokio::time::Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(since).as_micros()).unwrap_or(u64::MAX)
 }
