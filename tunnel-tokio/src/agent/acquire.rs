@@ -107,7 +107,11 @@ pub(crate) struct Keeping {
 #[cfg(feature = "spool")]
 #[derive(Debug)]
 struct Spooled {
-    spool: Arc<super::spool::Spool>,
+    /// Taken out when the agent stops; a write under way keeps its own
+    /// reference until it ends, and the database closes with the last.
+    spool: Mutex<Option<Arc<super::spool::Spool>>>,
+    /// Resolves once the database is closed.
+    closed: Mutex<Option<super::spool::Closed>>,
     /// Held from writing samples down until they are in the publisher.
     written: tokio::sync::Mutex<Written>,
 }
@@ -145,8 +149,9 @@ impl Acquisition {
             publisher.push(*sample);
         }
         #[cfg(feature = "spool")]
-        let spooled = keeping.spool.map(|spool| Spooled {
-            spool: Arc::new(spool),
+        let spooled = keeping.spool.map(|mut spool| Spooled {
+            closed: Mutex::new(Some(spool.watch_close())),
+            spool: Mutex::new(Some(Arc::new(spool))),
             written: tokio::sync::Mutex::new(Written {
                 acked: restored.acked.clone(),
                 dropped: 0,
@@ -267,7 +272,10 @@ impl Acquisition {
         if changes.is_empty() {
             return;
         }
-        let spool = Arc::clone(&spooled.spool);
+        // A stopped agent writes nothing more.
+        let Some(spool) = lock(&spooled.spool).clone() else {
+            return;
+        };
         let error = match tokio::task::spawn_blocking(move || spool.write(&changes)).await {
             Ok(Ok(())) => return,
             Ok(Err(e)) => e.to_string(),
@@ -284,6 +292,17 @@ impl Acquisition {
         }
     }
 
+    /// Lets go of the spool: nothing is written to it from now on, and
+    /// its database closes once a write under way has ended. What the
+    /// returned receiver resolves on (`None`: no spool, or let go before).
+    #[cfg(feature = "spool")]
+    pub(crate) fn release_spool(&self) -> Option<super::spool::Closed> {
+        let spooled = self.spooled.as_ref()?;
+        let closed = lock(&spooled.closed).take();
+        drop(lock(&spooled.spool).take());
+        closed
+    }
+
     /// Groups in all.
     #[cfg(feature = "spool")]
     fn groups(&self) -> usize {
@@ -296,7 +315,7 @@ impl Acquisition {
     }
 
     fn publisher(&self) -> MutexGuard<'_, Publisher> {
-        self.publisher.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.publisher)
     }
 
     /// A channel to the hub is open.
@@ -401,8 +420,10 @@ impl Acquisition {
     }
 }
 
-fn lock(scanner: &Mutex<Scanner>) -> MutexGuard<'_, Scanner> {
-    scanner.lock().unwrap_or_else(|p| p.into_inner())
+/// `mutex` locked, even if a task panicked while holding it (the others
+/// go on with what it left).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Milliseconds since the Unix epoch, by the agent's clock.

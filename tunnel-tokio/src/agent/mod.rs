@@ -14,6 +14,8 @@ mod device;
 mod serve;
 #[cfg(feature = "spool")]
 mod spool;
+#[cfg(feature = "spool")]
+pub use spool::SpoolError;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -543,7 +545,9 @@ impl RunningAgent {
         let _ = self.connected.wait_for(|up| *up).await;
     }
 
-    /// Stops the agent at once (its session ends; in-flight requests get no outcome).
+    /// Stops the agent at once (its session ends; in-flight requests get no
+    /// outcome). A spool write under way ends on its blocking thread before
+    /// the spool's file is free; [`RunningAgent::stop`] waits for that.
     pub fn shutdown(self) {
         self.task.abort();
     }
@@ -552,6 +556,8 @@ impl RunningAgent {
     /// at most `grace`) and get their outcomes, new ones are answered BUSY,
     /// then the session ends with a CLOSE saying the agent is stopping (the
     /// hub logs a planned stop, not a fault). The agent does not reconnect.
+    /// It returns once the agent's spool, if it has one, is closed: a new
+    /// agent can open it at once.
     pub async fn stop(mut self, grace: Duration) {
         let _ = self.inner.stopping.send(Some(grace));
         info!(target: "outpost::audit", event = "agent.stopping", agent = %self.inner.id, grace = ?grace, "agent stopping: finishing the requests in service");
@@ -564,12 +570,30 @@ impl RunningAgent {
         {
             self.task.abort();
         }
+        #[cfg(feature = "spool")]
+        if let Some(closed) = self.inner.acquisition.as_ref().and_then(|a| a.release_spool()) {
+            // A write under way is one transaction: it ends soon, even on
+            // a slow disk; a stop does not wait for a disk that hangs.
+            if tokio::time::timeout(SPOOL_CLOSE, closed).await.is_err() {
+                warn!(agent = %self.inner.id, "the spool's last write has not ended; the agent stopped without waiting for it");
+            }
+        }
     }
 }
+
+/// How long a stop waits for the spool's last write.
+#[cfg(feature = "spool")]
+const SPOOL_CLOSE: Duration = Duration::from_secs(10);
 
 impl Drop for RunningAgent {
     fn drop(&mut self) {
         self.task.abort();
+        // The counters may outlive the agent (a `StatsHandle`); its spool
+        // does not.
+        #[cfg(feature = "spool")]
+        if let Some(acquisition) = &self.inner.acquisition {
+            acquisition.release_spool();
+        }
     }
 }
 

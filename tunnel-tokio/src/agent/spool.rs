@@ -28,13 +28,32 @@ const SAMPLES: TableDefinition<'static, (u16, u64), &[u8]> = TableDefinition::ne
 pub struct SpoolError {
     path: PathBuf,
     error: String,
+    in_use: bool,
 }
+
+impl SpoolError {
+    /// Whether another open spool holds the file: another agent (in this
+    /// process or another) configured with the same path, or an agent of
+    /// this process dropped a moment ago whose last write is still under
+    /// way ([`RunningAgent::stop`](super::RunningAgent::stop) returns only
+    /// once its spool is closed).
+    pub fn is_in_use(&self) -> bool {
+        self.in_use
+    }
+}
+
+/// Resolves once a spool's database is closed and its file free for
+/// another agent.
+pub(crate) type Closed = tokio::sync::oneshot::Receiver<()>;
 
 /// The spool, open.
 #[derive(Debug)]
 pub(crate) struct Spool {
     db: Database,
     path: PathBuf,
+    /// Dropped after the database (fields drop in order): tells the
+    /// receiver of [`Spool::watch_close`] that the file is free.
+    closed: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// What one write puts down.
@@ -94,11 +113,16 @@ impl Spool {
         let fail = |e: &dyn std::fmt::Display| SpoolError {
             path: path.to_path_buf(),
             error: e.to_string(),
+            in_use: false,
         };
-        let db = Database::create(path).map_err(|e| fail(&e))?;
+        let db = Database::create(path).map_err(|e| SpoolError {
+            in_use: matches!(e, redb::DatabaseError::DatabaseAlreadyOpen),
+            ..fail(&e)
+        })?;
         let spool = Spool {
             db,
             path: path.to_path_buf(),
+            closed: None,
         };
         let groups = fingerprint(blank);
         let restored = spool.restore(&groups).map_err(|e| fail(&e))?;
@@ -192,7 +216,16 @@ impl Spool {
         self.try_write(changes).map_err(|e| SpoolError {
             path: self.path.clone(),
             error: e.to_string(),
+            in_use: false,
         })
+    }
+
+    /// What resolves once this spool is closed (dropped with its last
+    /// reference); a later call replaces the earlier receiver's sender.
+    pub(crate) fn watch_close(&mut self) -> Closed {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.closed = Some(tx);
+        rx
     }
 
     // redb's error is large; it is rare and at once made a SpoolError.
