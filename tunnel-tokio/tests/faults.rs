@@ -54,7 +54,7 @@ async fn the_hub_dies_mid_request_and_the_agent_comes_back() {
         let plc = plc.clone();
         async move { plc.write_single_register(UNIT, 3, 33).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    taken(&agent, 2).await;
     drop(hub);
 
     // In flight when the hub went: the read fails (no agent to retry on
@@ -100,7 +100,7 @@ async fn a_read_is_retried_once_after_reconnect_and_a_write_never() {
         let plc = plc.clone();
         async move { plc.write_single_register(UNIT, 4, 44).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    taken(&first, 2).await;
     // The session breaks under both requests; a new one comes up.
     drop(first);
     let mut second = agent(&pki, &hub, device, AGENT, SECRET);
@@ -192,7 +192,7 @@ async fn a_full_device_queue_answers_busy_and_sends_nothing() {
         let plc = plc.clone();
         async move { plc.read_holding_registers(UNIT, 0, 1).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    taken(&agent, 1).await;
     let err = plc.write_single_register(UNIT, 1, 11).await.unwrap_err();
     assert!(matches!(err, ClientError::Busy), "{err}");
     assert_eq!(err.delivery(), Sent::No);
@@ -218,7 +218,7 @@ async fn a_stopping_agent_finishes_what_is_in_service_and_says_why() {
         let plc = plc.clone();
         async move { plc.write_single_register(UNIT, 3, 33).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    taken(&agent, 1).await;
     let started = std::time::Instant::now();
     agent.stop(Duration::from_secs(5)).await;
     assert!(

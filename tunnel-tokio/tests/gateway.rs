@@ -185,7 +185,7 @@ async fn a_stopping_gateway_answers_what_is_in_flight_then_closes() {
         .unwrap();
     let mut stream = tokio::net::TcpStream::connect(gateway.local_addr()).await.unwrap();
     send_read(&mut stream, 7).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    taken(&agent, 1).await;
     let started = std::time::Instant::now();
     gateway.stop(Duration::from_secs(5)).await;
     assert!(

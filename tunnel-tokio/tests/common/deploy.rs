@@ -93,3 +93,17 @@ pub(crate) async fn connected(pki: &Pki) -> (Hub, RunningAgent) {
     hub.wait_for_agent(AGENT, Duration::from_secs(5)).await.unwrap();
     (hub, agent)
 }
+
+/// Waits until `agent` has taken `n` requests from the hub in all: they
+/// are in its hands (sent, as the hub sees them), not on the way.
+pub(crate) async fn taken(agent: &RunningAgent, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while agent.stats().requests < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent took {} requests of {n}",
+            agent.stats().requests
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
