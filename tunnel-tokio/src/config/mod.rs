@@ -6,7 +6,7 @@
 //! - [`HubConfig`]: `hub.toml` (listener, TLS, credentials, limits, plain
 //!   and Modbus/TCP Security gateways);
 //! - [`AgentConfig`]: `agent.toml` (identity, hub, TLS, backoff, devices,
-//!   access policy).
+//!   access policy, scan groups and where their samples are kept).
 //!
 //! Paths in a file are relative to the file's folder. [`HubConfig::prepare`]
 //! and [`AgentConfig::prepare`] load everything a start would (certificates,
@@ -18,7 +18,10 @@ mod hub;
 
 use std::path::{Path, PathBuf};
 
-pub use agent::{AgentConfig, AgentTlsFiles, Backoff, DeviceConfig, SerialLine};
+pub use agent::{
+    AcquisitionConfig, AgentConfig, AgentTlsFiles, Backoff, DeviceConfig, PointConfig, PointKind, ScanConfig,
+    SerialLine, TableName, WordOrderName,
+};
 pub use hub::{GatewayConfig, HubConfig, HubLimits, HubTlsFiles, PreparedHub, RouteConfig, TargetConfig};
 
 /// Why a configuration file cannot be used.
