@@ -299,7 +299,9 @@ impl Acquisition {
     pub(crate) fn release_spool(&self) -> Option<super::spool::Closed> {
         let spooled = self.spooled.as_ref()?;
         let closed = lock(&spooled.closed).take();
-        drop(lock(&spooled.spool).take());
+        // Dropped after the lock: the last reference closes the database.
+        let spool = lock(&spooled.spool).take();
+        drop(spool);
         closed
     }
 
